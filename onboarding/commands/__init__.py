@@ -1,0 +1,1 @@
+"""Commands: plain functions (Settings, Console) -> exit code, composing the step modules."""

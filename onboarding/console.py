@@ -1,0 +1,111 @@
+"""Every byte the user sees goes through here: human text, --json, progress, NO_COLOR.
+
+stdout carries results (the public key, tables, the JSON object); stderr carries
+progress, warnings and errors, so `onboard ... --json | jq` and `$(onboard ...)` work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+_STYLES = {"bold": "1", "green": "32", "yellow": "33", "red": "31", "dim": "2", "cyan": "36"}
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
+@dataclass
+class Console:
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    json_mode: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    stdin_isatty: bool | None = None
+    stdout_isatty: bool | None = None
+    color: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.stdin_isatty is None:
+            self.stdin_isatty = _isatty(self.stdin)
+        if self.stdout_isatty is None:
+            self.stdout_isatty = _isatty(self.stdout)
+        if self.color is None:
+            # https://no-color.org: any non-empty NO_COLOR disables colour.
+            self.color = (
+                bool(self.stdout_isatty)
+                and not os.environ.get("NO_COLOR")
+                and os.environ.get("TERM") != "dumb"
+            )
+
+    @property
+    def interactive(self) -> bool:
+        """A person can answer prompts: both ends of the terminal are there."""
+        return bool(self.stdin_isatty and self.stdout_isatty)
+
+    def style(self, text: str, *names: str) -> str:
+        if not self.color or not names:
+            return text
+        codes = ";".join(_STYLES[n] for n in names)
+        return f"\033[{codes}m{text}\033[0m"
+
+    # -- human text -------------------------------------------------------------------
+    def out(self, text: str = "") -> None:
+        """A result line for stdout (suppressed under --json, where stdout is the JSON)."""
+        if not self.json_mode:
+            print(text, file=self.stdout, flush=True)
+
+    def step(self, text: str) -> None:
+        """What the tool is doing now (stderr, so stdout stays parseable)."""
+        if not self.quiet:
+            print(self.style("==> ", "cyan", "bold") + text, file=self.stderr, flush=True)
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.stderr, flush=True)
+
+    def ok(self, text: str) -> None:
+        if not self.quiet:
+            print(self.style("ok ", "green") + text, file=self.stderr, flush=True)
+
+    def detail(self, text: str) -> None:
+        if self.verbose:
+            print(self.style(text, "dim"), file=self.stderr, flush=True)
+
+    def warn(self, text: str) -> None:
+        print(self.style("warning: ", "yellow", "bold") + text, file=self.stderr, flush=True)
+
+    def error(self, text: str, hint: str | None = None) -> None:
+        print(self.style("onboard: error: ", "red", "bold") + text, file=self.stderr, flush=True)
+        if hint:
+            print(self.style("hint: ", "bold") + hint, file=self.stderr, flush=True)
+
+    def table(self, rows: Iterable[Sequence[str]], *, to_stderr: bool = False) -> None:
+        rows = [list(r) for r in rows]
+        if not rows:
+            return
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        for r in rows:
+            cells = [c.ljust(w) for c, w in zip(r, widths, strict=False)] + [r[-1]]
+            line = "  ".join(cells).rstrip()
+            if to_stderr:
+                self.info(line)
+            else:
+                self.out(line)
+
+    # -- machine output ---------------------------------------------------------------
+    def emit_json(self, data: Mapping[str, Any] | Sequence[Any]) -> None:
+        if self.json_mode:
+            json.dump(data, self.stdout, indent=2, sort_keys=False)
+            self.stdout.write("\n")
+            self.stdout.flush()

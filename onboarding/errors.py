@@ -1,0 +1,47 @@
+"""The one expected-error type and the exit codes it maps to (DESIGN.md: Exit codes)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    HOST_KEY = 3
+    NETWORK = 4
+    CONFLICT = 5
+    GIT = 6
+    INTERRUPTED = 130
+
+
+class OnboardError(Exception):
+    """An expected failure: a message for the user, a hint saying what to do, an exit code."""
+
+    exit_code = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(OnboardError):
+    exit_code = ExitCode.USAGE
+
+
+class HostKeyError(OnboardError):
+    exit_code = ExitCode.HOST_KEY
+
+
+class NetworkError(OnboardError):
+    exit_code = ExitCode.NETWORK
+
+
+class ConflictError(OnboardError):
+    exit_code = ExitCode.CONFLICT
+
+
+class GitError(OnboardError):
+    exit_code = ExitCode.GIT

@@ -1,0 +1,178 @@
+"""Safe file writes: right mode from the first byte, never a symlink followed, all or nothing.
+
+Every file the tool writes goes through `write_new` (must not exist: keys) or
+`replace_file` (atomic merge result: known_hosts, ssh config). Both write a temporary
+file in the same directory, fsync it, then link/rename it into place, so a crash or a
+SIGKILL leaves either the old file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from onboarding.errors import ConflictError, OnboardError
+
+Owner = tuple[int, int] | None
+
+
+class WriteError(OnboardError):
+    """An OS error while writing (disk full, read-only, permission): exit 1 with the path."""
+
+
+def _describe(exc: OSError, path: Path) -> WriteError:
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    hint = None
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        hint = f"check who owns {path.parent} (ls -ld {path.parent}); run as that user or as root with --user"
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free some disk space and run the command again; nothing was changed"
+    elif exc.errno == errno.EROFS:
+        hint = "that file system is read-only"
+    return WriteError(f"cannot write {path}: {reason}", hint=hint)
+
+
+def ensure_private_dir(path: Path, owner: Owner) -> str | None:
+    """Make `path` a 0700 directory owned by `owner`; return what was done, if anything."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+            if owner:
+                os.chown(path, *owner)
+        except OSError as exc:
+            raise _describe(exc, path) from None
+        return f"created {path} (mode 0700)"
+    if stat.S_ISLNK(st.st_mode):
+        raise ConflictError(
+            f"{path} is a symbolic link; refusing to follow it",
+            hint="replace the link with a real directory (mode 0700) and run again",
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConflictError(f"{path} exists and is not a directory")
+    if st.st_mode & 0o077:
+        # ssh refuses keys in a directory others can write to; tighten rather than fail later.
+        try:
+            os.chmod(path, 0o700)
+        except OSError as exc:
+            raise _describe(exc, path) from None
+        return f"tightened {path} from {stat.S_IMODE(st.st_mode):04o} to 0700"
+    return None
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.onboard-{secrets.token_hex(4)}.tmp")
+
+
+def _write_temp(path: Path, data: bytes, mode: int, owner: Owner) -> Path:
+    tmp = _temp_name(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, mode & 0o600)  # never more than the owner before fchmod
+    try:
+        os.fchmod(fd, mode)  # the umask must not loosen or tighten what we ask for
+        if owner:
+            os.fchown(fd, *owner)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some network file systems refuse fsync on a directory
+    finally:
+        os.close(fd)
+
+
+def write_new(path: Path, data: bytes, *, mode: int, owner: Owner) -> None:
+    """Create `path` with `data`; fail with ConflictError if anything is already there."""
+    if os.path.lexists(path):
+        raise ConflictError(f"{path} already exists; not overwriting it")
+    try:
+        tmp = _write_temp(path, data, mode, owner)
+    except OSError as exc:
+        raise _describe(exc, path) from None
+    try:
+        os.link(tmp, path)  # link() never replaces: an atomic "create if absent"
+    except FileExistsError:
+        raise ConflictError(f"{path} appeared while writing; not overwriting it") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            _unlink_quietly(tmp)
+            raise _describe(exc, path) from None
+        os.replace(tmp, path)  # file systems without hard links (some network shares)
+    finally:
+        _unlink_quietly(tmp)
+    _fsync_dir(path.parent)
+
+
+def check_replaceable(path: Path) -> os.stat_result | None:
+    """The current file's stat (None if absent); refuse symlinks and non-regular files."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _describe(exc, path) from None
+    if stat.S_ISLNK(st.st_mode):
+        raise ConflictError(
+            f"{path} is a symbolic link; refusing to replace it",
+            hint="point the option at the real file, or replace the link with a regular file",
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise ConflictError(f"{path} exists and is not a regular file")
+    return st
+
+
+def replace_file(path: Path, data: bytes, *, default_mode: int, owner: Owner) -> None:
+    """Atomically replace (or create) `path`, keeping the mode and owner of the old file."""
+    st = check_replaceable(path)
+    mode = stat.S_IMODE(st.st_mode) if st else default_mode
+    if owner is None and st is not None and os.geteuid() == 0 and st.st_uid != 0:
+        owner = (st.st_uid, st.st_gid)  # root editing a user's file keeps it theirs
+    try:
+        tmp = _write_temp(path, data, mode, owner)
+    except OSError as exc:
+        raise _describe(exc, path) from None
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise _describe(exc, path) from None
+    _fsync_dir(path.parent)
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """The file's bytes, None if absent; refuse to read through a symlink for a write target."""
+    check_replaceable(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise WriteError(f"cannot read {path}: {os.strerror(exc.errno or 0)}") from None

@@ -1,0 +1,247 @@
+"""SSH key pairs with `cryptography`: generate, serialize (OpenSSH, bcrypt KDF), fingerprint, write.
+
+The private key is written in OpenSSH's own format (aes256-ctr + bcrypt), readable by
+ssh, ssh-keygen and paramiko, with the KDF rounds OpenSSH >= 9.4 uses by default.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from onboarding import fsutil
+from onboarding.errors import ConflictError, UsageError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+DEFAULT_NAMES = {"rsa": "id_rsa", "ed25519": "id_ed25519"}
+MIN_PASSPHRASE = 5  # as ssh-keygen: "Passphrase is too short (minimum five characters)"
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    path: Path
+    public_path: Path
+    public_line: str
+    fingerprint: str
+    key_type: str
+    bits: int | None
+    status: str  # "created", "reused" or "replaced"
+    encrypted: bool
+    backup: Path | None = None
+    notes: tuple[str, ...] = ()
+
+
+def fingerprint_of_blob(blob: bytes) -> str:
+    """OpenSSH's SHA256 fingerprint of a public key blob (the base64 field, decoded)."""
+    digest = hashlib.sha256(blob).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def fingerprint_of_line(line: str) -> str:
+    """Fingerprint of 'type base64 [comment]' (a .pub or known_hosts key field)."""
+    parts = line.split()
+    return fingerprint_of_blob(base64.b64decode(parts[1], validate=True))
+
+
+def check_comment(comment: str) -> str:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in comment):
+        raise UsageError("the key comment (--email) must be one line without control characters")
+    return comment
+
+
+def check_passphrase(passphrase: bytes) -> bytes:
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise UsageError(
+            f"the passphrase is too short (minimum {MIN_PASSPHRASE} characters)",
+            hint="choose a longer one, or pass --no-passphrase for a key without one",
+        )
+    return passphrase
+
+
+def generate(key_type: str, bits: int) -> PrivateKeyTypes:
+    if key_type == "ed25519":
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        return ed25519.Ed25519PrivateKey.generate()
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def private_bytes(key: PrivateKeyTypes, passphrase: bytes | None, rounds: int) -> bytes:
+    from cryptography.hazmat.primitives import serialization as ser
+
+    encryption: ser.KeySerializationEncryption = ser.NoEncryption()
+    if passphrase:
+        encryption = ser.PrivateFormat.OpenSSH.encryption_builder().kdf_rounds(rounds).build(
+            passphrase
+        )
+    return key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.OpenSSH, encryption)
+
+
+def public_line(key: PrivateKeyTypes, comment: str) -> str:
+    from cryptography.hazmat.primitives import serialization as ser
+
+    blob = key.public_key().public_bytes(ser.Encoding.OpenSSH, ser.PublicFormat.OpenSSH)
+    return f"{blob.decode()} {comment}".rstrip() + "\n"
+
+
+def describe(key: PrivateKeyTypes) -> tuple[str, int | None]:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "rsa", key.key_size
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "ed25519", None
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return "ecdsa", key.curve.key_size
+    return "other", None
+
+
+def load_private(path: Path, passphrase: bytes | None) -> tuple[PrivateKeyTypes, bool]:
+    """Open an existing private key; return (key, encrypted). ConflictError when it won't open."""
+    from cryptography.hazmat.primitives import serialization as ser
+
+    data = fsutil.read_bytes(path)
+    if data is None:
+        raise FileNotFoundError(path)
+    try:
+        return ser.load_ssh_private_key(data, passphrase or None), bool(passphrase)
+    except TypeError as exc:
+        if "not encrypted" in str(exc):
+            return ser.load_ssh_private_key(data, None), False
+        raise ConflictError(
+            f"{path} exists and is protected by a passphrase, but none was given",
+            hint="give its passphrase to reuse it, or --force to replace it (the old pair is kept as a backup)",
+        ) from None
+    except ValueError:
+        if b"BEGIN OPENSSH PRIVATE KEY" not in data and b"PRIVATE KEY" in data:
+            # PEM (ssh-keygen -m PEM); cryptography reads it through another loader.
+            try:
+                pem = ser.load_pem_private_key(data, passphrase or None)
+                return pem, bool(passphrase)
+            except (TypeError, ValueError):
+                pass
+        raise ConflictError(
+            f"{path} exists but does not open with this passphrase (or is not a private key)",
+            hint="give the right passphrase to reuse it, or --force to replace it "
+            "(the old pair is moved to a timestamped backup)",
+        ) from None
+
+
+def backup_pair(path: Path, pub: Path) -> Path:
+    """Move the old pair aside as <name>.bak-YYYYmmdd-HHMMSS[.pub]; return the new private path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{path.name}.bak-{stamp}")
+    n = 1
+    while os.path.lexists(backup) or os.path.lexists(str(backup) + ".pub"):
+        n += 1
+        backup = path.with_name(f"{path.name}.bak-{stamp}-{n}")
+    if os.path.lexists(path):
+        os.rename(path, backup)
+    if os.path.lexists(pub):
+        os.rename(pub, str(backup) + ".pub")
+    return backup
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    path: Path
+    key_type: str
+    bits: int
+    comment: str
+    passphrase: bytes | None
+    rounds: int
+    force: bool
+    owner: fsutil.Owner
+
+
+def ensure_key(req: KeyRequest) -> KeyResult:
+    """Create the key pair, or reuse the one that is there; never overwrite silently."""
+    check_comment(req.comment)
+    if req.passphrase is not None:
+        check_passphrase(req.passphrase)
+    pub = Path(str(req.path) + ".pub")
+    notes: list[str] = []
+    note = fsutil.ensure_private_dir(req.path.parent, req.owner)
+    if note:
+        notes.append(note)
+    for p in (req.path, pub):
+        if os.path.islink(p):
+            raise ConflictError(
+                f"{p} is a symbolic link; refusing to follow it",
+                hint="remove the link or choose another --key-file",
+            )
+        if os.path.lexists(p) and not os.path.isfile(p):
+            raise ConflictError(f"{p} exists and is not a regular file")
+    exists = os.path.lexists(req.path)
+    if exists and not req.force:
+        return _reuse(req, pub, notes)
+    if not exists and os.path.lexists(pub) and not req.force:
+        raise ConflictError(
+            f"{pub} exists without its private key {req.path}",
+            hint="move it away, or pass --force to keep it as a backup and create a new pair",
+        )
+    key = generate(req.key_type, req.bits)
+    line = public_line(key, req.comment)
+    data = private_bytes(key, req.passphrase, req.rounds)
+    # Back up only once the new pair exists in memory: a failure before this point changes nothing.
+    backup = backup_pair(req.path, pub) if req.force and (exists or os.path.lexists(pub)) else None
+    try:
+        _write_pair(req, pub, data, line)
+    except BaseException:
+        if backup:
+            restore_pair(backup, req.path, pub)
+        raise
+    key_type, bits = describe(key)
+    return KeyResult(
+        req.path, pub, line, fingerprint_of_line(line), key_type, bits,
+        "replaced" if backup else "created", bool(req.passphrase), backup, tuple(notes),
+    )
+
+
+def _write_pair(req: KeyRequest, pub: Path, data: bytes, line: str) -> None:
+    fsutil.write_new(req.path, data, mode=0o600, owner=req.owner)
+    try:
+        fsutil.write_new(pub, line.encode(), mode=0o644, owner=req.owner)
+    except BaseException:
+        os.unlink(req.path)  # no half pair: the private key alone would be reused next time
+        raise
+
+
+def restore_pair(backup: Path, path: Path, pub: Path) -> None:
+    if os.path.lexists(backup) and not os.path.lexists(path):
+        os.rename(backup, path)
+    old_pub = Path(str(backup) + ".pub")
+    if os.path.lexists(old_pub) and not os.path.lexists(pub):
+        os.rename(old_pub, pub)
+
+
+def _reuse(req: KeyRequest, pub: Path, notes: list[str]) -> KeyResult:
+    key, encrypted = load_private(req.path, req.passphrase)
+    if not encrypted:
+        notes.append(f"{req.path} has no passphrase; --force replaces it with one that has")
+    line = public_line(key, req.comment)
+    existing = pub.read_text(errors="replace") if os.path.lexists(pub) else None
+    if existing is None:
+        fsutil.write_new(pub, line.encode(), mode=0o644, owner=req.owner)
+        notes.append(f"wrote the missing {pub}")
+    elif existing.split()[:2] != line.split()[:2]:
+        raise ConflictError(
+            f"{pub} does not belong to {req.path}",
+            hint="remove the stray .pub (ssh-keygen -y -f KEY > KEY.pub) or pass --force",
+        )
+    else:
+        line = existing if existing.endswith("\n") else existing + "\n"
+    key_type, bits = describe(key)
+    return KeyResult(
+        req.path, pub, line, fingerprint_of_line(line), key_type, bits, "reused",
+        encrypted, None, tuple(notes),
+    )

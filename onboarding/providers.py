@@ -1,0 +1,221 @@
+"""Pinned providers: load providers.toml plus user files, validate them, map a URL to one."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from onboarding.errors import UsageError
+from onboarding.keys import fingerprint_of_blob
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_FIELDS = {
+    "hosts", "port", "user", "keys", "fingerprints", "revoked",
+    "add_key_url", "docs_url", "title", "paste",
+}
+_FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
+_HOST = re.compile(r"^(?:\[([A-Za-z0-9.-]+)\]:(\d+)|([A-Za-z0-9.-]+))$")
+KEY_TYPES = {
+    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa",
+}
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    port: int
+
+    @property
+    def pattern(self) -> str:
+        """How known_hosts names this host: a non-22 port is written [host]:port."""
+        return self.name if self.port == 22 else f"[{self.name}]:{self.port}"
+
+
+@dataclass(frozen=True)
+class PinnedKey:
+    key_type: str
+    base64: str
+    fingerprint: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.key_type} {self.base64}"
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    title: str
+    hosts: tuple[Host, ...]
+    user: str
+    keys: tuple[PinnedKey, ...]
+    fingerprints: frozenset[str]
+    revoked: frozenset[str]
+    add_key_url: str | None
+    docs_url: str | None
+    paste: str | None
+    source: str
+
+    @property
+    def canonical(self) -> Host:
+        return self.hosts[0]
+
+    def accepted(self, fingerprint: str) -> bool:
+        return fingerprint in self.fingerprints and fingerprint not in self.revoked
+
+
+def _err(source: str, name: str, message: str) -> UsageError:
+    return UsageError(f"{source}: provider {name!r}: {message}")
+
+
+def _str_list(raw: Mapping[str, Any], key: str, source: str, name: str) -> list[str]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _err(source, name, f"{key} must be a list of strings")
+    return value
+
+
+def parse_key(text: str) -> PinnedKey:
+    """'type base64' -> PinnedKey; ValueError with the reason when it is not a public key."""
+    parts = text.split()
+    if len(parts) < 2 or parts[0] not in KEY_TYPES:
+        raise ValueError(f"not 'type base64' with a known type: {text[:40]!r}")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"the base64 of {parts[0]} key is corrupted") from None
+    # The blob starts with its own type name; a mismatch means a mislabelled or damaged key.
+    if len(blob) < 4 or blob[4 : 4 + int.from_bytes(blob[:4], "big")] != parts[0].encode():
+        raise ValueError(f"the {parts[0]} key's data does not start with its type (corrupted?)")
+    return PinnedKey(parts[0], parts[1], fingerprint_of_blob(blob))
+
+
+def _hosts(raw: Mapping[str, Any], source: str, name: str, default_port: int) -> tuple[Host, ...]:
+    out = []
+    for text in _str_list(raw, "hosts", source, name):
+        m = _HOST.match(text)
+        if not m or text.startswith("-"):
+            raise _err(source, name, f"bad host {text!r} (a name, or [name]:port)")
+        out.append(Host(m[1], int(m[2])) if m[1] else Host(m[3].lower(), default_port))
+    if not out:
+        raise _err(source, name, "hosts must list at least one host")
+    return tuple(out)
+
+
+def parse_provider(name: str, raw: Any, source: str) -> Provider:
+    if not isinstance(raw, dict):
+        raise UsageError(f"{source}: providers.{name} must be a table")
+    unknown = sorted(set(raw) - _FIELDS)
+    if unknown:
+        raise _err(source, name, f"unknown field {unknown[0]!r}")
+    port = raw.get("port", 22)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise _err(source, name, "port must be a number from 1 to 65535")
+    try:
+        keys = tuple(parse_key(k) for k in _str_list(raw, "keys", source, name))
+    except ValueError as exc:
+        raise _err(source, name, f"keys: {exc}") from None
+    fps = _str_list(raw, "fingerprints", source, name)
+    revoked = _str_list(raw, "revoked", source, name)
+    for fp in fps + revoked:
+        if not _FINGERPRINT.match(fp):
+            raise _err(source, name, f"bad fingerprint {fp!r} (SHA256: and 43 base64 characters)")
+    if not keys and not fps:
+        raise _err(source, name, "give keys or fingerprints (at least one of the two)")
+    key_fps = {k.fingerprint for k in keys}
+    if keys and fps and key_fps != set(fps):
+        odd = sorted(key_fps ^ set(fps))[0]
+        raise _err(source, name, f"keys and fingerprints disagree about {odd} (a corrupted value?)")
+    if (key_fps | set(fps)) & set(revoked):
+        raise _err(source, name, "a pinned key is also listed as revoked")
+    strings = {}
+    for key in ("user", "add_key_url", "docs_url", "title", "paste"):
+        if key in raw and not isinstance(raw[key], str):
+            raise _err(source, name, f"{key} must be a string")
+        strings[key] = raw.get(key)
+    return Provider(
+        name=name,
+        title=strings["title"] or name,
+        hosts=_hosts(raw, source, name, port),
+        user=strings["user"] or "git",
+        keys=keys,
+        fingerprints=frozenset(key_fps | set(fps)),
+        revoked=frozenset(revoked),
+        add_key_url=strings["add_key_url"],
+        docs_url=strings["docs_url"],
+        paste=strings["paste"],
+        source=source,
+    )
+
+
+def builtin() -> dict[str, Provider]:
+    text = resources.files("onboarding").joinpath("providers.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)["providers"]
+    return {name: parse_provider(name, raw, "providers.toml") for name, raw in data.items()}
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise UsageError(f"providers file not found: {path}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read providers file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    if set(data) - {"providers"} or not isinstance(data.get("providers", {}), dict):
+        raise UsageError(f"{path}: a providers file has only [providers.NAME] tables")
+    return dict(data.get("providers", {}))
+
+
+def load_all(
+    extra: Iterable[tuple[str, Mapping[str, Any]]] = (),
+) -> dict[str, Provider]:
+    """Built-ins plus extra (source, {name: table}) sets; built-ins cannot be redefined."""
+    known = builtin()
+    for source, tables in extra:
+        for name, raw in tables.items():
+            if name in known:
+                raise UsageError(
+                    f"{source}: provider {name!r} is built in and cannot be redefined",
+                    hint="give your own server another name; built-in pins change only with onboard itself",
+                )
+            provider = parse_provider(name, raw, source)
+            taken = {h.pattern: p.name for p in known.values() for h in p.hosts}
+            for host in provider.hosts:
+                if host.pattern in taken:
+                    raise _err(source, name, f"host {host.pattern} is already pinned by {taken[host.pattern]!r}")
+            known[name] = provider
+    return known
+
+
+def select(providers: Mapping[str, Provider], names: Iterable[str]) -> list[Provider]:
+    chosen = []
+    for name in names:
+        if name not in providers:
+            raise UsageError(
+                f"unknown provider {name!r}",
+                hint=f"known: {', '.join(providers)}; pin your own with --providers-file",
+            )
+        if providers[name] not in chosen:
+            chosen.append(providers[name])
+    return chosen
+
+
+def for_host(providers: Mapping[str, Provider], host: str, port: int) -> Provider | None:
+    for provider in providers.values():
+        if Host(host.lower(), port) in provider.hosts:
+            return provider
+    return None

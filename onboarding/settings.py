@@ -1,0 +1,210 @@
+"""One frozen Settings: defaults < team TOML < ONBOARD_* environment < flags.
+
+Every option has one entry in OPTIONS: its type, its default, and whether the team file
+may set it. cli.py hands over only the flags the user actually typed; the rest comes
+from the environment, then the file, then the defaults, so precedence lives here alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from onboarding.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+KEY_TYPES = ("rsa", "ed25519")
+TARGETS = ("local", "cloudfiles")
+SDKS = ("all", "v1", "v2")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # global
+    non_interactive: bool = False
+    json: bool = False
+    config: Path | None = None
+    user: str | None = None
+    quiet: bool = False
+    verbose: bool = False
+    # keygen / setup
+    email: str | None = None
+    key_type: str = "rsa"
+    bits: int = 4096
+    key_file: Path | None = None
+    kdf_rounds: int = 24
+    passphrase_file: Path | None = None
+    passphrase_stdin: bool = False
+    passphrase_env: str | None = None
+    no_passphrase: bool = False
+    force: bool = False
+    # hosts
+    providers: tuple[str, ...] = ()
+    providers_file: Path | None = None
+    known_hosts: Path | None = None
+    offline: bool = False
+    timeout: float = 10.0
+    hash: bool | None = None
+    # clone / setup
+    repos: tuple[str, ...] = ()
+    target: str = "local"
+    dest: Path | None = None
+    local_root: Path | None = None
+    cloudfiles_root: Path | None = None
+    cloudfiles_user: str | None = None
+    branch: str | None = None
+    depth: int | None = None
+    # git-info
+    path: Path | None = None
+    sdk: str = "all"
+    # doctor
+    auth_test: bool = False
+    # pinned providers from the team file's [providers.*] tables (raw, validated later)
+    team_providers: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Options a team file may not set: they are per-invocation or would be a secret channel.
+_NOT_IN_FILE = {"config", "json", "passphrase_stdin", "path", "team_providers"}
+# Options that are not read from ONBOARD_*: ONBOARD_CONFIG is allowed, the rest are not.
+_NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path"}
+_LIST_OPTIONS = {"providers", "repos"}
+
+
+def _field_types() -> dict[str, str]:
+    return {f.name: str(f.type) for f in fields(Settings)}
+
+
+def _convert(name: str, value: Any, origin: str) -> Any:
+    """Turn a value from the environment (str) or the TOML file into the field's type."""
+    kind = _field_types()[name]
+    try:
+        if name in _LIST_OPTIONS:
+            if isinstance(value, str):
+                value = value.replace(",", " ").split()
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError("expected a list of strings")
+            return tuple(value)
+        if kind.startswith("bool"):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError("expected true or false")
+        if kind.startswith("int"):
+            if isinstance(value, bool):
+                raise ValueError("expected a whole number")
+            return int(value)
+        if kind.startswith("float"):
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            return float(value)
+        if kind.startswith("Path"):
+            if not isinstance(value, str) or not value:
+                raise ValueError("expected a path")
+            return Path(value).expanduser()
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        return value
+    except ValueError as exc:
+        raise UsageError(f"{origin}: {exc} (got {value!r})") from None
+
+
+def env_name(name: str) -> str:
+    return "ONBOARD_" + name.upper()
+
+
+def read_team_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return ([setup] options, [providers.*] tables) of a team file; unknown keys fail."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    unknown = set(data) - {"setup", "providers"}
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown table or key {sorted(unknown)[0]!r}",
+            hint="a team file has a [setup] table and [providers.NAME] tables",
+        )
+    setup = data.get("setup", {})
+    providers = data.get("providers", {})
+    if not isinstance(setup, dict) or not isinstance(providers, dict):
+        raise UsageError(f"{path}: [setup] and [providers] must be tables")
+    allowed = {f.name for f in fields(Settings)} - _NOT_IN_FILE
+    options: dict[str, Any] = {}
+    for key, value in setup.items():
+        name = key.replace("-", "_")
+        name = {"repo": "repos", "provider": "providers"}.get(name, name)
+        if name not in allowed:
+            raise UsageError(
+                f"{path}: unknown key {key!r} in [setup]",
+                hint="keys are the long options of `onboard setup`, dashes as underscores",
+            )
+        options[name] = _convert(name, value, f"{path}: [setup] {key}")
+    return options, providers
+
+
+def build(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Merge flags (only those given) over ONBOARD_* over the team file over defaults."""
+    env = os.environ if environ is None else environ
+    names = [f.name for f in fields(Settings)]
+    values: dict[str, Any] = {}
+    config = flags.get("config")
+    if config is None and env.get("ONBOARD_CONFIG"):
+        config = Path(env["ONBOARD_CONFIG"]).expanduser()
+    if config is not None:
+        options, providers = read_team_file(Path(config))
+        values.update(options)
+        values["team_providers"] = providers
+        values["config"] = Path(config)
+    for name in names:
+        if name in _NOT_IN_ENV or name == "config":
+            continue
+        raw = env.get(env_name(name))
+        if raw is not None and raw != "":
+            values[name] = _convert(name, raw, f"environment {env_name(name)}")
+    for name, value in flags.items():
+        if value is not None:
+            values[name] = tuple(value) if name in _LIST_OPTIONS else value
+    return validate(Settings(**values))
+
+
+def validate(s: Settings) -> Settings:
+    if s.key_type not in KEY_TYPES:
+        raise UsageError(f"--key-type must be one of {', '.join(KEY_TYPES)}, not {s.key_type!r}")
+    if s.key_type == "rsa" and not 3072 <= s.bits <= 16384:
+        raise UsageError(
+            f"--bits {s.bits}: RSA keys must have 3072 to 16384 bits",
+            hint="4096 (the default) is what Azure DevOps and every provider accept",
+        )
+    if not 1 <= s.kdf_rounds <= 1000:
+        raise UsageError(f"--kdf-rounds {s.kdf_rounds}: choose 1 to 1000 (OpenSSH uses 24)")
+    if s.target not in TARGETS:
+        raise UsageError(f"--target must be local or cloudfiles, not {s.target!r}")
+    if s.sdk not in SDKS:
+        raise UsageError(f"--sdk must be one of {', '.join(SDKS)}, not {s.sdk!r}")
+    if not 0 < s.timeout <= 600:
+        raise UsageError(f"--timeout {s.timeout}: choose more than 0 and at most 600 seconds")
+    if s.depth is not None and s.depth < 1:
+        raise UsageError(f"--depth {s.depth}: must be at least 1")
+    if s.email is not None and any(ch in s.email for ch in "\r\n\t\0"):
+        raise UsageError("--email must be one line without tabs (it becomes the key comment)")
+    return s
