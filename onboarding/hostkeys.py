@@ -1,0 +1,193 @@
+"""Probe live host keys with paramiko and judge them against the pins. Never authenticates.
+
+Each (host, key type) gets its own connection that stops after the key exchange: the
+server proves it holds the private half of the key it shows, and we never send a user
+name or a key. RSA is asked for through rsa-sha2-512/256 (paramiko >= 5 has no SHA-1).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from onboarding import keys as keymod
+from onboarding.errors import HostKeyError, NetworkError, UsageError
+from onboarding.known_hosts import Pin
+from onboarding.providers import Host, Provider
+
+PROBE_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa")
+_ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
+
+# paramiko logs transport-thread failures with tracebacks; our messages say it better.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
+
+
+class NotOffered(Exception):
+    """The server has no host key of the asked type (or only SHA-1 ssh-rsa)."""
+
+
+def probe_key(host: Host, key_type: str, timeout: float) -> str:
+    """'type base64' of the server's key of that type; NotOffered, or NetworkError."""
+    import paramiko
+
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((host.name, host.port), timeout=timeout)
+    except TimeoutError:
+        raise NetworkError(f"{host.pattern}: connection timed out after {timeout:g}s") from None
+    except OSError as exc:
+        raise NetworkError(f"{host.pattern}: cannot connect: {exc.strerror or exc}") from None
+    transport = paramiko.Transport(sock)
+    try:
+        transport.banner_timeout = timeout
+        transport.handshake_timeout = timeout
+        transport.get_security_options().key_types = _ALGORITHMS.get(key_type, (key_type,))
+        transport.start_client(timeout=max(0.1, deadline - time.monotonic()))
+        # start_client can return at its timeout without raising: check it really finished.
+        if not transport.is_active() or not transport.completion_event.is_set():
+            raise NetworkError(f"{host.pattern}: no key exchange within {timeout:g}s")
+        key = transport.get_remote_server_key()
+        return f"{key.get_name()} {key.get_base64()}"
+    except paramiko.SSHException as exc:
+        text = str(exc)
+        if "acceptable host key" in text or "Incompatible" in text:
+            raise NotOffered(key_type) from None
+        if "banner" in text.lower():
+            raise NetworkError(f"{host.pattern}: no SSH server answered within {timeout:g}s ({text})") from None
+        raise NetworkError(f"{host.pattern}: SSH negotiation failed: {text}") from None
+    except (EOFError, OSError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise NetworkError(f"{host.pattern}: connection lost during key exchange ({reason})") from None
+    finally:
+        transport.close()
+
+
+def probe_types(provider: Provider) -> tuple[str, ...]:
+    pinned = tuple(k.key_type for k in provider.keys if k.key_type not in PROBE_TYPES)
+    return PROBE_TYPES + tuple(dict.fromkeys(pinned))
+
+
+@dataclass
+class Probe:
+    provider: Provider
+    host: Host
+    live: dict[str, str] = field(default_factory=dict)  # key type -> "type base64"
+    error: NetworkError | None = None
+
+
+def probe_all(chosen: Sequence[Provider], timeout: float) -> list[Probe]:
+    """Every host of every provider, every key type, in parallel."""
+    probes = [Probe(p, h) for p in chosen for h in p.hosts]
+    jobs = [(pr, t) for pr in probes for t in probe_types(pr.provider)]
+
+    def run(job: tuple[Probe, str]) -> None:
+        pr, key_type = job
+        try:
+            pr.live[key_type] = probe_key(pr.host, key_type, timeout)
+        except NotOffered:
+            pass
+        except NetworkError as exc:
+            pr.error = pr.error or exc
+
+    with ThreadPoolExecutor(max_workers=min(32, max(1, len(jobs)))) as pool:
+        list(pool.map(run, jobs))
+    return probes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    provider: Provider
+    host: Host
+    accepted: tuple[str, ...]  # live keys that match the pins
+    problems: tuple[str, ...]  # empty when verified
+    received: tuple[str, ...]  # "type fingerprint" of every live key
+    attack: bool  # the problems look like a man-in-the-middle (mismatch/revoked)
+
+
+def judge(provider: Provider, host: Host, live: dict[str, str]) -> Verdict:
+    pinned = {k.key_type: k.text for k in provider.keys}
+    accepted: list[str] = []
+    problems: list[str] = []
+    received = []
+    for key_type, text in sorted(live.items()):
+        fp = keymod.fingerprint_of_line(text)
+        received.append(f"{key_type} {fp}")
+        if fp in provider.revoked:
+            problems.append(f"{host.pattern} presented a REVOKED {key_type} key {fp}")
+        elif key_type in pinned and text != pinned[key_type]:
+            expected = keymod.fingerprint_of_line(pinned[key_type])
+            problems.append(f"{host.pattern} {key_type}: expected {expected}, received {fp}")
+        elif provider.accepted(fp):
+            accepted.append(text)
+    attack = bool(problems)
+    if not live:
+        problems.append(
+            f"{host.pattern} offered none of the host key types we can check "
+            "(ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa with rsa-sha2-256/512); "
+            "a server with only SHA-1 ssh-rsa cannot be verified"
+        )
+    elif not accepted and not problems:
+        got = ", ".join(received)
+        problems.append(f"{host.pattern}: none of its keys ({got}) matches a pinned fingerprint")
+        attack = True
+    return Verdict(provider, host, tuple(accepted), tuple(problems), tuple(received), attack)
+
+
+def pins_for(provider: Provider, accepted: Sequence[str] = ()) -> list[Pin]:
+    """What known_hosts must trust: all pinned full keys, or the matching live keys."""
+    keys = tuple(k.text for k in provider.keys) or tuple(dict.fromkeys(accepted))
+    exclusive = bool(provider.keys)
+    return [Pin(h.pattern, keys, exclusive) for h in provider.hosts]
+
+
+def verify(chosen: Sequence[Provider], *, offline: bool, timeout: float) -> tuple[list[Pin], list[Verdict]]:
+    """Pins to write for all `chosen`, or raise (HostKeyError before NetworkError) and write nothing."""
+    if offline:
+        missing = [p.name for p in chosen if not p.keys]
+        if missing:
+            raise UsageError(
+                f"--offline needs full keys, but {', '.join(missing)} pins fingerprints only",
+                hint="drop --offline so the live keys can be probed and matched",
+            )
+        return [pin for p in chosen for pin in pins_for(p)], []
+    probes = probe_all(chosen, timeout)
+    verdicts = [judge(pr.provider, pr.host, pr.live) for pr in probes if pr.error is None]
+    failed = [v for v in verdicts if v.problems]
+    if failed:
+        raise _host_key_error(failed)
+    errors = [pr.error for pr in probes if pr.error is not None]
+    if errors:
+        raise NetworkError(
+            "; ".join(e.message for e in errors),
+            hint="check the network (and any proxy or firewall on port 22/443); "
+            "--offline writes the pinned keys without probing",
+        )
+    pins: list[Pin] = []
+    for p in chosen:
+        accepted = [k for v in verdicts if v.provider is p for k in v.accepted]
+        pins.extend(pins_for(p, accepted))
+    return pins, verdicts
+
+
+def _host_key_error(failed: Sequence[Verdict]) -> HostKeyError:
+    lines: list[str] = []
+    for v in failed:
+        lines.extend(v.problems)
+        if v.attack:
+            lines.append(f"  received: {', '.join(v.received) or 'nothing'}")
+            lines.append(f"  expected: {', '.join(sorted(v.provider.fingerprints))}")
+    attack = any(v.attack for v in failed)
+    docs = sorted({v.provider.docs_url for v in failed if v.provider.docs_url})
+    hint = "known_hosts was not changed."
+    if attack:
+        hint = (
+            "possible man-in-the-middle, or the provider rotated its key: compare with "
+            + (", ".join(docs) if docs else "the provider's published fingerprints")
+            + ". known_hosts was not changed."
+        )
+    return HostKeyError("host key verification failed:\n" + "\n".join(lines), hint=hint)
