@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = hsub.add_parser("verify", help="probe providers and merge their pinned keys into known_hosts")
     _global(v)
     _host_options(v)
-    v.add_argument("providers", nargs="*", metavar="PROVIDER", default=S)
+    v.add_argument("providers", nargs="*", metavar="PROVIDER", default=None)
     ls = hsub.add_parser("list", help="show the pinned providers, hosts and fingerprints")
     _global(ls)
     ls.add_argument("--providers-file", type=Path, metavar="FILE", default=S)
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _key_options(p)
 
     p = add("git-info", "the Git tracking properties a job submitted from PATH would carry")
-    p.add_argument("path", nargs="?", type=Path, metavar="PATH", default=S)
+    p.add_argument("path", nargs="?", type=Path, metavar="PATH", default=None)
     p.add_argument("--sdk", choices=("all", "v1", "v2"), default=S,
                    help="v2: azure-ai-ml; v1: azureml-core; all: the documentation's seven properties")
 
