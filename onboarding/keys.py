@@ -136,6 +136,20 @@ def load_private(path: Path, passphrase: bytes | None) -> tuple[PrivateKeyTypes,
         ) from None
 
 
+def is_encrypted(path: Path) -> bool:
+    """Whether the private key at `path` needs a passphrase to open."""
+    from cryptography.hazmat.primitives import serialization as ser
+
+    data = fsutil.read_bytes(path) or b""
+    try:
+        ser.load_ssh_private_key(data, None)
+    except TypeError:
+        return True
+    except ValueError:
+        return b"ENCRYPTED" in data  # PEM keys say so in their header
+    return False
+
+
 def backup_pair(path: Path, pub: Path) -> Path:
     """Move the old pair aside as <name>.bak-YYYYmmdd-HHMMSS[.pub]; return the new private path."""
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -1,0 +1,251 @@
+"""Clone over SSH: URL checks, the destination on the right disk, a safe `git clone`.
+
+Nothing reaches git until the URL is known to be plain SSH and the destination is free;
+a failed or interrupted clone removes only the directory this run created.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from onboarding import sshrun
+from onboarding.errors import ConflictError, GitError, UsageError
+from onboarding.instance import Target
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_SCP = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?P<path>.+)$")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_HELPER = re.compile(r"^[A-Za-z0-9+.-]+::")
+WIPED = Path("/mnt")
+KEPT_UNDER_MNT = Path("/mnt/batch/tasks/shared/LS_root/mounts")  # the cloudfiles share's real place
+
+TRADE_OFF = {
+    "local": "local disk: fast for git and many small files, but lost when the instance is deleted "
+    "or recreated (stop/start keeps it)",
+    "cloudfiles": "cloudfiles share: kept when the instance is recreated and visible to every instance "
+    "of the workspace and to Jupyter/the studio, but slower, especially for many small files and "
+    "`git status`",
+}
+
+
+@dataclass(frozen=True)
+class RepoUrl:
+    text: str
+    user: str | None
+    host: str
+    port: int
+    path: str
+
+    @property
+    def name(self) -> str:
+        """The folder name git would choose: last path segment without .git."""
+        last = self.path.rstrip("/").rsplit("/", 1)[-1]
+        return last[:-4] if last.endswith(".git") else last
+
+
+def _https_hint(url: str) -> str:
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    host = parts.hostname or "HOST"
+    if host == "dev.azure.com" and "/_git/" in path:
+        org_proj, repo = path.split("/_git/", 1)
+        return f"use the SSH form: git@ssh.dev.azure.com:v3/{org_proj}/{repo}"
+    if path:
+        return f"use the SSH form: git@{host}:{path if path.endswith('.git') else path + '.git'}"
+    return "use the SSH form git@HOST:ORG/REPO.git"
+
+
+def parse_url(url: str) -> RepoUrl:
+    """Accept scp-like and ssh:// URLs only; everything else is refused with the reason (exit 2)."""
+    text = url.strip()
+    if not text or any(ord(c) < 32 for c in text):
+        raise UsageError(f"not a repository URL: {url!r}")
+    if text.startswith("-"):
+        raise UsageError(f"refusing {text!r}: it starts with '-' and would be read as an option")
+    if _HELPER.match(text):
+        raise UsageError(f"refusing {text!r}: remote helpers ({text.split('::')[0]}::) can run commands")
+    m = _SCHEME.match(text)
+    if m:
+        return _parse_scheme(text, m.group(1).lower())
+    scp = _SCP.match(text)
+    if not scp or "/" in text.split(":", 1)[0]:
+        raise UsageError(f"refusing {text!r}: local paths are not cloned",
+                         hint="give an SSH URL: git@HOST:ORG/REPO.git")
+    return _checked(RepoUrl(text, scp["user"], scp["host"], 22, scp["path"]))
+
+
+def _parse_scheme(text: str, scheme: str) -> RepoUrl:
+    if scheme in ("http", "https"):
+        raise UsageError(f"refusing {text!r}: this tool clones over SSH", hint=_https_hint(text))
+    if scheme not in ("ssh", "git+ssh", "ssh+git"):
+        raise UsageError(f"refusing {text!r}: {scheme}:// is not SSH", hint="give an SSH URL: git@HOST:ORG/REPO.git")
+    parts = urlsplit(text)
+    try:
+        port = parts.port or 22
+    except ValueError:
+        raise UsageError(f"refusing {text!r}: bad port") from None
+    if not parts.hostname or not parts.path.strip("/"):
+        raise UsageError(f"refusing {text!r}: no host or no repository path")
+    return _checked(RepoUrl(text, parts.username, parts.hostname, port, parts.path))
+
+
+def _checked(u: RepoUrl) -> RepoUrl:
+    if not _HOST.match(u.host):
+        raise UsageError(f"refusing {u.text!r}: bad host name {u.host!r}")
+    if u.user is not None and not _USER.match(u.user):
+        raise UsageError(f"refusing {u.text!r}: bad user name {u.user!r}")
+    if u.path.startswith("-") or not _NAME.match(u.name) or u.name in (".", ".."):
+        raise UsageError(f"refusing {u.text!r}: cannot make a safe folder name from its path")
+    return u
+
+
+# -- destination -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Destination:
+    path: Path
+    target: str  # local, cloudfiles, dest
+
+
+def cloudfiles_user(root: Path, given: str | None, login: str) -> str:
+    if given:
+        if not _NAME.match(given):
+            raise UsageError(f"--cloudfiles-user {given!r}: not a plain folder name")
+        return given
+    users = root / "Users"
+    folders = sorted(p.name for p in users.iterdir() if p.is_dir()) if users.is_dir() else []
+    return folders[0] if len(folders) == 1 else login
+
+
+def resolve_destination(url: RepoUrl, *, target: str, dest: Path | None, local_root: Path | None,
+                        cloudfiles_root: Path | None, cloudfiles_user_name: str | None, tgt: Target) -> Destination:
+    if dest is not None:
+        if str(dest).startswith("-"):
+            raise UsageError(f"--dest {dest}: a path starting with '-' would be read as an option")
+        return _not_wiped(Destination(Path(os.path.abspath(dest.expanduser())), "dest"))
+    if target == "local":
+        root = (local_root or tgt.home).expanduser()
+        return _not_wiped(Destination(Path(os.path.abspath(root)) / url.name, "local"))
+    root = (cloudfiles_root or tgt.home / "cloudfiles" / "code").expanduser()
+    if not root.is_dir():
+        raise UsageError(
+            f"the cloudfiles share is not mounted at {root}",
+            hint="on a compute instance it is ~/cloudfiles/code; elsewhere use --target local or --cloudfiles-root DIR",
+        )
+    name = cloudfiles_user(root, cloudfiles_user_name, tgt.name)
+    return _not_wiped(Destination(Path(os.path.abspath(root)) / "Users" / name / url.name, "cloudfiles"))
+
+
+def _not_wiped(d: Destination) -> Destination:
+    real = Path(os.path.realpath(d.path))
+    if (real == WIPED or WIPED in real.parents) and KEPT_UNDER_MNT not in real.parents:
+        raise UsageError(f"refusing {d.path}: /mnt is a temporary disk, wiped when the instance restarts",
+                         hint="use --target local (your home) or --target cloudfiles")
+    return d
+
+
+def existing_clone_url(path: Path) -> str | None:
+    """The origin URL when `path` is already a git work tree, else None."""
+    if not (path / ".git").exists():
+        return None
+    proc = subprocess.run(["git", "-C", str(path), "config", "--get", "remote.origin.url"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return proc.stdout.strip() or None
+
+
+def check_free(path: Path) -> None:
+    if os.path.lexists(path) and (not path.is_dir() or path.is_symlink() or any(path.iterdir())):
+        raise ConflictError(f"{path} already exists and is not empty; nothing was changed",
+                            hint="choose another --dest, or move that folder away")
+
+
+# -- running git -------------------------------------------------------------------
+@dataclass(frozen=True)
+class SshOptions:
+    key: Path
+    known_hosts: Path
+    batch: bool
+    agent_sock: Path | None = None
+
+
+def ssh_command(o: SshOptions) -> str:
+    parts = ["ssh", "-i", str(o.key), "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
+             "-o", f"UserKnownHostsFile={o.known_hosts}", "-o", "UpdateHostKeys=no"]
+    if o.batch:
+        parts += ["-o", "BatchMode=yes"]
+    return shlex.join(parts)
+
+
+def git_env(o: SshOptions, tgt: Target, base: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if not k.startswith("GIT_") or k.startswith("GIT_CONFIG")}
+    env["GIT_SSH_COMMAND"] = ssh_command(o)
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    if tgt.chown:
+        env["HOME"] = str(tgt.home)
+    if o.agent_sock is not None:
+        env["SSH_AUTH_SOCK"] = str(o.agent_sock)
+    return env
+
+
+def git_clone_argv(url: RepoUrl, dest: Path, *, branch: str | None, depth: int | None, progress: bool) -> list[str]:
+    # Only the ssh transport, even for whatever the clone might follow later (no ext::, file://).
+    argv = ["git", "-c", "protocol.allow=never", "-c", "protocol.ssh.allow=always", "clone"]
+    argv.append("--progress" if progress else "--quiet")
+    if branch:
+        if branch.startswith("-"):
+            raise UsageError(f"--branch {branch!r}: a branch name cannot start with '-'")
+        argv += ["--branch", branch]
+    if depth:
+        argv += ["--depth", str(depth)]
+    return [*argv, "--", url.text, str(dest)]
+
+
+def run_clone(url: RepoUrl, dest: Path, o: SshOptions, tgt: Target, *, branch: str | None,
+              depth: int | None, progress: bool) -> None:
+    """git clone into `dest`; on any failure or interrupt remove what this run created."""
+    created = not os.path.lexists(dest)
+    make_parents(dest.parent, tgt)
+    argv = sshrun.as_target(tgt, git_clone_argv(url, dest, branch=branch, depth=depth, progress=progress))
+    try:
+        proc = subprocess.run(argv, env=git_env(o, tgt, os.environ), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.PIPE)
+    except BaseException:
+        _remove(dest, created)
+        raise
+    if proc.returncode != 0:
+        _remove(dest, created)
+        message = proc.stderr.decode(errors="replace").strip() if proc.stderr else ""
+        raise GitError(f"git clone failed (exit {proc.returncode})" + (f":\n{message}" if message else ""))
+
+
+def make_parents(path: Path, tgt: Target) -> None:
+    """mkdir -p, giving the folders we create to the target user."""
+    missing = []
+    p = path
+    while not os.path.lexists(p):
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir()
+        if tgt.chown:
+            os.chown(d, tgt.uid, tgt.gid)
+
+
+def _remove(dest: Path, created: bool) -> None:
+    if created:
+        shutil.rmtree(dest, ignore_errors=True)
+    elif dest.is_dir():  # it was an empty folder before: make it empty again
+        for child in dest.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)

@@ -1,0 +1,86 @@
+"""One managed block in ~/.ssh/config, so a later plain `git pull` uses the right key.
+
+Only needed when the key is not at a path ssh tries by itself. The block goes first in
+the file (ssh takes the first value it finds for each option, so a later `Host *` cannot
+override it); every byte outside the markers is kept; rewriting is idempotent and atomic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from onboarding import fsutil
+
+BEGIN = b"# >>> onboard: managed block, edit with `onboard` or remove both markers >>>\n"
+END = b"# <<< onboard <<<\n"
+# ssh_config(5): the IdentityFile defaults ssh tries without being told.
+DEFAULT_KEYS = ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss", "id_dsa")
+
+
+def needs_block(key: Path, home: Path) -> bool:
+    return not (key.parent == home / ".ssh" and key.name in DEFAULT_KEYS)
+
+
+@dataclass(frozen=True)
+class Block:
+    hosts: tuple[str, ...]
+    key: str
+
+    def render(self) -> bytes:
+        lines = [
+            f"Host {' '.join(self.hosts)}",
+            f"    IdentityFile {_quoted(self.key)}",
+            "    IdentitiesOnly yes",  # Azure DevOps takes the first key offered: offer only this one
+        ]
+        return BEGIN + ("\n".join(lines) + "\n").encode() + END
+
+
+def _quoted(text: str) -> str:
+    return f'"{text}"' if any(c.isspace() for c in text) else text
+
+
+def split(data: bytes) -> tuple[bytes, bytes | None, bytes]:
+    """(before, block or None, after) around the managed block."""
+    start = data.find(BEGIN)
+    if start < 0:
+        return data, None, b""
+    stop = data.find(END, start)
+    if stop < 0:
+        return data, None, b""  # a lone marker: treat the file as unmanaged, keep it whole
+    return data[:start], data[start : stop + len(END)], data[stop + len(END) :]
+
+
+def _hosts_in(block: bytes) -> list[str]:
+    for line in block.decode(errors="replace").splitlines():
+        if line.strip().lower().startswith("host "):
+            return line.split()[1:]
+    return []
+
+
+def _key_text(key: Path, home: Path) -> str:
+    try:
+        return "~/" + str(key.relative_to(home))
+    except ValueError:
+        return str(key)
+
+
+def merge(data: bytes, hosts: Sequence[str], key: Path, home: Path) -> bytes:
+    before, old, after = split(data)
+    known = _hosts_in(old) if old else []
+    union = tuple(dict.fromkeys([*known, *hosts]))
+    block = Block(union, _key_text(key, home)).render()
+    if old is None:
+        return block + (b"\n" + data if data else b"")
+    return before + block + after
+
+
+def update(path: Path, hosts: Sequence[str], key: Path, home: Path, owner: fsutil.Owner) -> bool:
+    """Write the block; True when the file changed."""
+    old = fsutil.read_bytes(path) or b""
+    new = merge(old, hosts, key, home)
+    if new == old:
+        return False
+    fsutil.replace_file(path, new, default_mode=0o600, owner=owner)
+    return True

@@ -1,0 +1,309 @@
+"""onboard clone against a real sshd: no hang, no passphrase leak, nothing half-done."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Sshd, git, onboard
+
+PW = "clone passphrase 42"
+
+
+def make_key(home: Path, tmp_path: Path, *, passphrase: str | None = PW, name: str = "id_ed25519") -> Path:
+    args = ["keygen", "-y", "--key-type", "ed25519", "--key-file", str(home / ".ssh" / name)]
+    if passphrase:
+        pw = tmp_path / "pw"
+        pw.write_text(passphrase + "\n")
+        args += ["--passphrase-file", str(pw)]
+    else:
+        args += ["--no-passphrase"]
+    r = onboard(*args)
+    assert r.returncode == 0, r.output
+    return home / ".ssh" / name
+
+
+def pins(sshd: Sshd, tmp_path: Path) -> Path:
+    f = tmp_path / "pins.toml"
+    f.write_text(sshd.providers_toml())
+    return f
+
+
+class ProcWatcher:
+    """Samples every process's argv and environment while a command runs."""
+
+    def __init__(self, needle: str) -> None:
+        self.needle = needle.encode()
+        self.hits: list[str] = []
+        self.samples = 0
+        self.seen_agent = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                for part in ("cmdline", "environ"):
+                    try:
+                        data = Path(f"/proc/{pid}/{part}").read_bytes()
+                    except OSError:
+                        continue
+                    if self.needle in data:
+                        self.hits.append(f"{pid}/{part}: {data[:80]!r}")
+                    if part == "cmdline" and data.startswith(b"ssh-agent\0-D"):
+                        self.seen_agent = True
+            self.samples += 1
+            time.sleep(0.002)
+
+    def __enter__(self) -> ProcWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def agents() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if "ssh-agent -D -a" in ln and "onboard-agent-" in ln]
+
+
+@pytest.mark.sshd
+def test_passphrase_key_without_terminal_clones_and_never_leaks(sshd: Sshd, bare_repo: str, home: Path,
+                                                                 tmp_path: Path) -> None:
+    key = make_key(home, tmp_path)
+    sshd.authorize(Path(str(key) + ".pub"))
+    dest = tmp_path / "work" / "app"
+    with ProcWatcher(PW) as watcher:
+        r = onboard("clone", sshd.url(bare_repo), "-y", "--providers-file", str(pins(sshd, tmp_path)),
+                    "--key-file", str(key), "--passphrase-file", str(tmp_path / "pw"), "--dest", str(dest),
+                    timeout=60)
+    assert r.returncode == 0, r.output
+    assert (dest / "src" / "main.py").read_text() == "print(1)\n"
+    assert watcher.samples > 10 and watcher.seen_agent  # the watcher really watched the agent's life
+    assert watcher.hits == []
+    assert PW not in r.output
+    assert agents() == []  # the private agent is gone
+    assert not list(Path("/tmp").glob("onboard-agent-*"))
+    # the managed ssh config block names the key (it is at the default path: no block)
+    assert not (home / ".ssh" / "config").exists()
+
+
+@pytest.mark.sshd
+def test_non_default_key_gets_a_managed_ssh_config_block(sshd: Sshd, bare_repo: str, home: Path,
+                                                          tmp_path: Path) -> None:
+    key = make_key(home, tmp_path, passphrase=None, name="work_key")
+    sshd.authorize(Path(str(key) + ".pub"))
+    config = home / ".ssh" / "config"
+    config.write_text("Host *\n    ServerAliveInterval 60\n")
+    r = onboard("clone", sshd.url(bare_repo), "-y", "--providers-file", str(pins(sshd, tmp_path)),
+                "--key-file", str(key), "--dest", str(tmp_path / "c1"))
+    assert r.returncode == 0, r.output
+    text = config.read_text()
+    assert text.startswith("# >>> onboard") and "IdentityFile ~/.ssh/work_key" in text
+    assert "IdentitiesOnly yes" in text and text.endswith("Host *\n    ServerAliveInterval 60\n")
+    assert config.stat().st_mode & 0o022 == 0  # ssh refuses a config others can write
+    before = config.read_bytes()
+    r = onboard("clone", sshd.url(bare_repo), "-y", "--providers-file", str(pins(sshd, tmp_path)),
+                "--key-file", str(key), "--dest", str(tmp_path / "c2"))
+    assert r.returncode == 0 and config.read_bytes() == before  # idempotent
+
+
+@pytest.mark.sshd
+def test_unauthorized_key_is_exit_6_with_hint_and_leaves_nothing(sshd: Sshd, bare_repo: str, home: Path,
+                                                                  tmp_path: Path) -> None:
+    key = make_key(home, tmp_path, passphrase=None)
+    dest = tmp_path / "nope"
+    r = onboard("clone", sshd.url(bare_repo), "-y", "--providers-file", str(pins(sshd, tmp_path)),
+                "--key-file", str(key), "--dest", str(dest))
+    assert r.returncode == 6, r.output
+    assert "Permission denied" in r.stderr and "add " in r.stderr
+    assert not dest.exists()
+
+
+@pytest.mark.sshd
+def test_unknown_host_is_refused_with_exit_3(sshd: Sshd, bare_repo: str, home: Path, tmp_path: Path) -> None:
+    key = make_key(home, tmp_path, passphrase=None)
+    sshd.authorize(Path(str(key) + ".pub"))
+    dest = tmp_path / "x"
+    r = onboard("clone", sshd.url(bare_repo), "-y", "--key-file", str(key), "--dest", str(dest))
+    assert r.returncode == 3 and "trust it on first use" in r.stderr and "--providers-file" in r.stderr
+    assert not dest.exists()
+
+
+@pytest.mark.sshd
+def test_host_already_in_known_hosts_is_accepted(sshd: Sshd, bare_repo: str, home: Path, tmp_path: Path) -> None:
+    key = make_key(home, tmp_path, passphrase=None)
+    sshd.authorize(Path(str(key) + ".pub"))
+    (home / ".ssh" / "known_hosts").write_text(f"[127.0.0.1]:{sshd.port} {sshd.public_key('ed25519')}\n")
+    r = onboard("clone", sshd.url(bare_repo), "-y", "--key-file", str(key), "--dest", str(tmp_path / "ok"))
+    assert r.returncode == 0, r.output
+    assert "already in" in r.stderr
+
+
+@pytest.mark.sshd
+def test_busy_destination_is_exit_5_and_untouched(sshd: Sshd, bare_repo: str, home: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "busy"
+    dest.mkdir()
+    (dest / "mine.txt").write_text("keep\n")
+    r = onboard("clone", sshd.url(bare_repo), "-y", "--dest", str(dest))
+    assert r.returncode == 5 and "not empty" in r.stderr
+    assert [p.name for p in dest.iterdir()] == ["mine.txt"]
+
+
+def test_cloudfiles_layout_and_name_resolution(home: Path, tmp_path: Path) -> None:
+    from onboarding.clone import parse_url, resolve_destination
+    from onboarding.errors import UsageError
+    from onboarding.instance import resolve_target
+
+    tgt = resolve_target(None)
+    url = parse_url("git@github.com:org/app.git")
+    root = tmp_path / "cloudfiles" / "code"
+    (root / "Users" / "alice").mkdir(parents=True)
+
+    def where(**kw: object) -> Path:
+        args: dict[str, object] = {"target": "cloudfiles", "dest": None, "local_root": None,
+                                   "cloudfiles_root": root, "cloudfiles_user_name": None, "tgt": tgt}
+        args.update(kw)
+        return resolve_destination(url, **args).path  # type: ignore[arg-type]
+
+    assert where() == root / "Users" / "alice" / "app"  # the only folder under Users/
+    (root / "Users" / "bob").mkdir()
+    assert where() == root / "Users" / tgt.name / "app"  # several: the login name
+    assert where(cloudfiles_user_name="bob") == root / "Users" / "bob" / "app"
+    assert where(target="local") == home / "app"
+    assert where(target="local", local_root=tmp_path / "src") == tmp_path / "src" / "app"
+    with pytest.raises(UsageError, match="not mounted"):
+        where(cloudfiles_root=tmp_path / "missing")
+    (home / "cloudfiles" / "code").mkdir(parents=True)
+    assert where(cloudfiles_root=None, cloudfiles_user_name="carol") == home / "cloudfiles/code/Users/carol/app"
+
+
+def test_missing_cloudfiles_root_is_exit_2() -> None:
+    r = onboard("clone", "git@github.com:org/app.git", "-y", "--target", "cloudfiles", "--offline")
+    assert r.returncode == 2 and "cloudfiles share is not mounted" in r.stderr
+
+
+def test_mnt_is_refused() -> None:
+    r = onboard("clone", "git@github.com:org/app.git", "-y", "--dest", "/mnt/app")
+    assert r.returncode == 2 and "wiped when the instance restarts" in r.stderr
+
+
+@pytest.fixture
+def git_spy(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A `git` (and `ssh`) first on PATH that records every call and fails."""
+    bindir = tmp_path / "spybin"
+    bindir.mkdir()
+    log = tmp_path / "spy.log"
+    for name in ("git", "ssh"):
+        script = bindir / name
+        script.write_text(f"#!/bin/sh\necho {name} \"$@\" >> {log}\nexit 99\n")
+        script.chmod(0o755)
+    return {"PATH": f"{bindir}:{os.environ['PATH']}"}, log
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("-oProxyCommand=touch /tmp/pwned", "starts with '-'"),
+    ("ext::sh -c touch% /tmp/pwned", "remote helpers"),
+    ("fd::17", "remote helpers"),
+    ("file:///etc", "not SSH"),
+    ("/srv/repo.git", "local paths"),
+    ("./repo", "local paths"),
+    ("../../etc", "local paths"),
+    ("https://github.com/org/app.git", "clones over SSH"),
+    ("http://example.com/app.git", "clones over SSH"),
+    ("git://example.com/app.git", "not SSH"),
+    ("ssh://-oProxyCommand=x@host/app.git", "bad"),
+    ("git@-oProxyCommand=x:app.git", "bad host"),
+    ("git@github.com:org/..", "safe folder name"),
+    ("git@github.com:org/-rf.git", "safe folder name"),
+    ("git@github.com:org/app\n.git", "not a repository URL"),
+])
+def test_refused_urls_exit_2_and_run_nothing(url: str, reason: str, git_spy: tuple[dict[str, str], Path],
+                                             tmp_path: Path) -> None:
+    env, log = git_spy
+    r = onboard("clone", url, "-y", "--offline", "--local-root", str(tmp_path / "root"), env=env)
+    assert r.returncode == 2, r.output
+    assert reason in r.stderr
+    assert not log.exists()
+    assert not (tmp_path / "root").exists()
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_https_refusal_suggests_the_ssh_form() -> None:
+    r = onboard("clone", "https://dev.azure.com/org/proj/_git/lib", "-y")
+    assert "git@ssh.dev.azure.com:v3/org/proj/lib" in r.stderr
+    r = onboard("clone", "https://github.com/org/app", "-y")
+    assert "git@github.com:org/app.git" in r.stderr
+
+
+@pytest.mark.parametrize(("url", "name", "host", "port"), [
+    ("git@github.com:org/app.git", "app", "github.com", 22),
+    ("ssh://git@ssh.github.com:443/org/app.git", "app", "ssh.github.com", 443),
+    ("git@ssh.dev.azure.com:v3/org/proj/lib", "lib", "ssh.dev.azure.com", 22),
+    ("org@vs-ssh.visualstudio.com:v3/org/proj/lib", "lib", "vs-ssh.visualstudio.com", 22),
+    ("git+ssh://git@gitlab.com/team/sub/tool.git/", "tool", "gitlab.com", 22),
+])
+def test_accepted_url_forms(url: str, name: str, host: str, port: int) -> None:
+    from onboarding import providers
+    from onboarding.clone import parse_url
+
+    u = parse_url(url)
+    assert (u.name, u.host, u.port) == (name, host, port)
+    assert providers.for_host(providers.builtin(), u.host, u.port) is not None
+
+
+@pytest.mark.sshd
+def test_interrupted_clone_of_a_large_repo_leaves_nothing(sshd: Sshd, home: Path, tmp_path: Path) -> None:
+    big = f"big{time.monotonic_ns()}.git"
+    work = tmp_path / "bigwork"
+    work.mkdir()
+    git("init", "-q", str(work))
+    for i in range(6):  # incompressible data, so the transfer takes a while
+        (work / f"blob{i}.bin").write_bytes(os.urandom(20 * 1024 * 1024))
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "big", cwd=work)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(sshd.root / "repos" / big)], check=True)
+    key = make_key(home, tmp_path, passphrase=None)
+    sshd.authorize(Path(str(key) + ".pub"))
+    dest = tmp_path / "bigclone"
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "onboarding", "clone", sshd.url(big), "-y", "--providers-file",
+             str(pins(sshd, tmp_path)), "--key-file", str(key), "--dest", str(dest)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not (dest / ".git").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (dest / ".git").exists(), "the clone never started"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert not dest.exists()
+
+
+@pytest.mark.sshd
+def test_user_flag_clone_is_owned_by_that_user(sshd: Sshd, bare_repo: str, other_user, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    home = Path(other_user.pw_dir)
+    r = onboard("keygen", "-y", "--user", other_user.pw_name, "--key-type", "ed25519", "--no-passphrase")
+    assert r.returncode == 0, r.output
+    sshd.authorize(home / ".ssh" / "id_ed25519.pub")
+    pins_file = tmp_path / "pins.toml"
+    pins_file.write_text(sshd.providers_toml())
+    pins_file.chmod(0o644)
+    r = onboard("clone", sshd.url(bare_repo), "-y", "--user", other_user.pw_name, "--key-type", "ed25519",
+                "--providers-file", str(pins_file))
+    assert r.returncode == 0, r.output
+    name = bare_repo[:-4]
+    clone = home / name
+    for p in [clone, *clone.rglob("*"), home / ".ssh" / "known_hosts"]:
+        assert p.lstat().st_uid == other_user.pw_uid, p
