@@ -34,11 +34,13 @@ class CloneResult:
 
 
 def trust_host(settings: Settings, console: Console, prompter: Prompter, tgt: Target, url: cl.RepoUrl,
-               catalogue: dict[str, prov.Provider]) -> prov.Provider | None:
-    """Pinned provider: verify. Known host: accept. Anything else: ask, or refuse (exit 3)."""
+               catalogue: dict[str, prov.Provider], verified: set[str]) -> prov.Provider | None:
+    """Pinned provider: verify (once per run). Known host: accept. Anything else: ask, or refuse (exit 3)."""
     provider = prov.for_host(catalogue, url.host, url.port)
     if provider is not None:
-        ensure_trusted(settings, console, tgt, [provider])
+        if provider.name not in verified:
+            ensure_trusted(settings, console, tgt, [provider])
+            verified.add(provider.name)
         return provider
     kh = common.known_hosts_path(settings, tgt)
     pattern = prov.Host(url.host.lower(), url.port).pattern
@@ -96,7 +98,8 @@ def ssh_options(settings: Settings, console: Console, prompter: Prompter, tgt: T
 
 
 def clone_one(settings: Settings, console: Console, prompter: Prompter, tgt: Target, url_text: str, *,
-              catalogue: dict[str, prov.Provider], secret: bytes | None, existing_ok: bool) -> CloneResult:
+              catalogue: dict[str, prov.Provider], secret: bytes | None, existing_ok: bool,
+              verified: set[str] | None = None) -> CloneResult:
     url = cl.parse_url(url_text)
     dest = cl.resolve_destination(url, target=settings.target, dest=settings.dest, local_root=settings.local_root,
                                   cloudfiles_root=settings.cloudfiles_root,
@@ -105,7 +108,7 @@ def clone_one(settings: Settings, console: Console, prompter: Prompter, tgt: Tar
         console.ok(f"{dest.path} is already a clone of {url.text}: kept as it is")
         return CloneResult(url.text, str(dest.path), dest.target, "exists")
     cl.check_free(dest.path)
-    provider = trust_host(settings, console, prompter, tgt, url, catalogue)
+    provider = trust_host(settings, console, prompter, tgt, url, catalogue, verified if verified is not None else set())
     options, key = ssh_options(settings, console, prompter, tgt, secret)
     if sshconfig.needs_block(options.key, tgt.home):
         hosts = [h.name for h in provider.hosts] if provider else [url.host]

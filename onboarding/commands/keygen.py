@@ -14,11 +14,16 @@ from onboarding.prompts import Prompter
 from onboarding.settings import Settings
 
 
-def ensure(settings: Settings, console: Console, prompter: Prompter, tgt: Target) -> keys.KeyResult:
-    """The key step shared by keygen and setup."""
+def ask_passphrase(settings: Settings, prompter: Prompter, tgt: Target) -> bytes | None:
+    """From a source, or asked (once for an existing key, twice for a new one), or refused."""
+    existing = os.path.lexists(common.key_path(settings, tgt)) and not settings.force
+    return common.passphrase(settings, prompter, existing=existing)
+
+
+def ensure(settings: Settings, console: Console, tgt: Target, secret: bytes | None) -> keys.KeyResult:
+    """The key step shared by keygen, setup, the wizard and the demo."""
     path = common.key_path(settings, tgt)
     existing = os.path.lexists(path) and not settings.force
-    secret = common.passphrase(settings, prompter, existing=existing)
     request = keys.KeyRequest(
         path=path,
         key_type=settings.key_type,
@@ -67,7 +72,7 @@ def run(settings: Settings, console: Console) -> int:
     tgt = common.target(settings)
     prompter = Prompter(console, non_interactive=settings.non_interactive)
     catalogue = common.providers(settings)
-    result = ensure(settings, console, prompter, tgt)
+    result = ensure(settings, console, tgt, ask_passphrase(settings, prompter, tgt))
     names = settings.providers or tuple(catalogue)
     from onboarding.providers import select
 

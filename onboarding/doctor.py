@@ -1,0 +1,145 @@
+"""Read-only health checks. Each says pass, warn or fail, what it saw, and the fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from onboarding import known_hosts, sshconfig
+from onboarding.instance import Target, detect_compute_instance
+from onboarding.providers import Provider
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # pass, warn, fail
+    detail: str
+    fix: str = ""
+
+
+def check_git() -> Check:
+    if not shutil.which("git"):
+        return Check("git", "fail", "git is not installed", "apt-get install git")
+    out = subprocess.run(["git", "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return Check("git", "pass", out.stdout.strip())
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def check_key(key: Path, tgt: Target) -> list[Check]:
+    if not os.path.lexists(key):
+        return [Check("key", "fail", f"no key at {key}", "onboard keygen")]
+    out = []
+    ssh_dir_mode = _mode(key.parent)
+    if ssh_dir_mode & 0o022:
+        out.append(Check("ssh-dir-mode", "fail", f"{key.parent} is {ssh_dir_mode:04o}, writable by others",
+                         f"chmod 700 {key.parent}"))
+    key_mode = _mode(key)
+    if os.path.islink(key) or key_mode & 0o077:
+        out.append(Check("key-mode", "fail", f"{key} is {key_mode:04o}: ssh refuses keys others can read",
+                         f"chmod 600 {key}"))
+    else:
+        out.append(Check("key-mode", "pass", f"{key} is {key_mode:04o}"))
+    if os.lstat(key).st_uid != tgt.uid:
+        out.append(Check("key-owner", "fail", f"{key} is not owned by {tgt.name}", f"chown {tgt.name} {key}"))
+    pub = Path(str(key) + ".pub")
+    if not pub.exists():
+        out.append(Check("public-key", "fail", f"{pub} is missing", f"ssh-keygen -y -f {key} > {pub}"))
+    from onboarding.keys import is_encrypted
+
+    if is_encrypted(key):
+        out.append(Check("passphrase", "pass", f"{key} is protected by a passphrase"))
+    else:
+        out.append(Check("passphrase", "warn", f"{key} has no passphrase: whoever reads it can use it",
+                         f"ssh-keygen -p -f {key}"))
+    return out
+
+
+def check_known_hosts(path: Path, chosen: Sequence[Provider]) -> list[Check]:
+    lines = known_hosts.read_lines(path)
+    out = []
+    all_revoked = {fp for p in chosen for fp in p.revoked}
+    bad = [ln for ln in lines if ln.marker is None and ln.fingerprint in all_revoked]
+    if bad:
+        out.append(Check("known-hosts-revoked", "fail",
+                         f"{path} still trusts retired keys: {', '.join(sorted({str(b.fingerprint) for b in bad}))}",
+                         "onboard hosts verify --offline"))
+    for p in chosen:
+        missing = [k for k in p.keys if not known_hosts.trusts(lines, p.canonical.pattern, k.text)]
+        if not p.keys:
+            trusted = known_hosts.keys_for(lines, p.canonical.pattern)
+            ok = any(ln.fingerprint in p.fingerprints for ln in trusted)
+            out.append(Check(f"known-hosts:{p.name}", "pass" if ok else "fail",
+                             f"{p.canonical.pattern} {'is' if ok else 'is not'} trusted with a pinned key",
+                             "" if ok else f"onboard hosts verify {p.name}"))
+        elif missing:
+            out.append(Check(f"known-hosts:{p.name}", "fail",
+                             f"{path} lacks {len(missing)} of {p.name}'s current keys",
+                             f"onboard hosts verify {p.name}"))
+        else:
+            out.append(Check(f"known-hosts:{p.name}", "pass", f"{p.canonical.pattern}: all current keys trusted"))
+    return out
+
+
+def check_ssh_config(path: Path) -> list[Check]:
+    if not path.exists():
+        return [Check("ssh-config", "pass", f"{path} does not exist (ssh defaults apply)")]
+    out = []
+    mode = _mode(path)
+    if mode & 0o022:
+        out.append(Check("ssh-config-mode", "fail", f"{path} is {mode:04o}: ssh refuses a config others can write",
+                         f"chmod 600 {path}"))
+    data = path.read_bytes()
+    if (sshconfig.BEGIN in data) != (sshconfig.END in data):
+        out.append(Check("ssh-config-block", "fail", f"{path} has half of onboard's managed block",
+                         "remove the lone marker line, then rerun onboard clone"))
+    proc = subprocess.run(["ssh", "-G", "-F", str(path), "github.com"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL) if shutil.which("ssh") else None
+    if proc is not None and proc.returncode != 0:
+        out.append(Check("ssh-config-syntax", "fail", f"ssh cannot read {path}: {proc.stderr.strip()[:200]}",
+                         f"fix the line ssh names in {path}"))
+    if not out:
+        out.append(Check("ssh-config", "pass", f"{path} is readable by ssh and private enough"))
+    return out
+
+
+def check_cloudfiles(tgt: Target) -> list[Check]:
+    ci = detect_compute_instance(tgt.home)
+    if ci is None:
+        return []
+    share = tgt.home / "cloudfiles" / "code"
+    if share.is_dir():
+        return [Check("cloudfiles", "pass", f"compute instance {ci.name}: {share} is mounted")]
+    return [Check("cloudfiles", "fail", f"compute instance {ci.name}: {share} is not mounted",
+                  "restart the compute instance, or check the workspace's file share")]
+
+
+GREETINGS = ("successfully authenticated", "Welcome to GitLab", "logged in as", "Shell access is not supported",
+             "authenticated via ssh key")
+
+
+def check_auth(p: Provider, key: Path, kh: Path, timeout: float) -> Check:
+    """`ssh -T`: providers greet and exit non-zero on success, so read the greeting."""
+    h = p.canonical
+    argv = ["ssh", "-T", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={kh}",
+            "-o", f"ConnectTimeout={max(1, int(timeout))}",
+            "-p", str(h.port), f"{p.user}@{h.name}"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 5, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return Check(f"auth:{p.name}", "fail", f"ssh -T {h.pattern} timed out", "check the network")
+    said = (proc.stdout + proc.stderr).strip()
+    if proc.returncode == 0 or any(g in said for g in GREETINGS):
+        greeting = said.splitlines()[0] if said else "ok"
+        return Check(f"auth:{p.name}", "pass", f"{h.pattern} accepts the key ({greeting})")
+    fix = f"add {key}.pub at {p.add_key_url}" if "Permission denied" in said and p.add_key_url else "see ssh's message"
+    return Check(f"auth:{p.name}", "fail", f"{h.pattern}: {said.splitlines()[-1] if said else proc.returncode}", fix)

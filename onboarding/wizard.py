@@ -1,0 +1,127 @@
+"""The interactive flow: a few questions, then the same steps the unattended run uses."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import replace
+
+from onboarding import clone as cl
+from onboarding import doctor, keys
+from onboarding import providers as prov
+from onboarding.commands import common, keygen, setup
+from onboarding.commands.clone import clone_one
+from onboarding.commands.hosts import ensure_trusted
+from onboarding.console import Console
+from onboarding.errors import OnboardError
+from onboarding.instance import Target, default_comment, detect_compute_instance
+from onboarding.prompts import Prompter
+from onboarding.settings import Settings
+
+COPY_HELP = (
+    "To copy it: select the line with the mouse, then Ctrl-Insert (Windows terminal, VS Code) or Cmd-C (macOS); "
+    "in the browser paste with Ctrl-V / Shift-Insert (Windows, Linux) or Cmd-V (macOS). "
+    "In the Azure ML studio terminal, Ctrl-Shift-V pastes and Ctrl-Insert copies."
+)
+
+
+def _key_choices(settings: Settings, prompter: Prompter, tgt: Target) -> Settings:
+    email = settings.email or prompter.text("Email for the key comment:", flags="--email",
+                                            default=default_comment(tgt))
+    key_type = prompter.select(
+        "Key type:",
+        [("rsa", "RSA 4096 (recommended: Azure DevOps accepts only RSA, every provider takes it)"),
+         ("ed25519", "Ed25519 (shorter and faster, but Azure DevOps rejects it)")],
+        flags="--key-type", default=settings.key_type,
+    )
+    s = replace(settings, email=email, key_type=key_type)
+    path = common.key_path(s, tgt)
+    if os.path.lexists(path) and not s.force:
+        reuse = prompter.confirm(f"{path} exists. Reuse it?", flags="--force", default=True)
+        if not reuse and prompter.confirm(f"Replace it? (the old pair is kept as {path.name}.bak-<time>)",
+                                          flags="--force", default=False):
+            s = replace(s, force=True)
+    return s
+
+
+def _providers(settings: Settings, prompter: Prompter, catalogue: dict[str, prov.Provider]) -> list[prov.Provider]:
+    if settings.providers:
+        return prov.select(catalogue, settings.providers)
+    picked = prompter.checkbox("Where do your repositories live? (space to select, enter to go on)",
+                               [(p.name, p.title, p.name == "github") for p in catalogue.values()],
+                               flags="--providers")
+    return prov.select(catalogue, picked or ["github"])
+
+
+def _paste_instructions(console: Console, key: keys.KeyResult, chosen: list[prov.Provider]) -> None:
+    keygen.show_public_key(console, key, [])
+    console.out(COPY_HELP)
+    for p in chosen:
+        console.out(f"\n{p.title}: open {p.add_key_url}")
+        if p.paste:
+            console.out(f"  {p.paste}")
+
+
+def _auth_test(console: Console, prompter: Prompter, key: keys.KeyResult, chosen: list[prov.Provider],
+               kh_path: os.PathLike[str], timeout: float) -> None:
+    while prompter.confirm("Test the connection now (ssh -T)?", flags="--non-interactive", default=True):
+        from pathlib import Path
+
+        results = [doctor.check_auth(p, key.path, Path(kh_path), timeout) for p in chosen]
+        for r in results:
+            (console.ok if r.status == "pass" else console.warn)(f"{r.detail}" + (f" — {r.fix}" if r.fix else ""))
+        if all(r.status == "pass" for r in results):
+            return
+
+
+def _repos(settings: Settings, prompter: Prompter, console: Console) -> Settings:
+    repos = list(settings.repos)
+    if not repos:
+        while url := prompter.text("SSH URL of a repository to clone (empty to finish):", flags="--repo").strip():
+            try:
+                cl.parse_url(url)
+            except OnboardError as exc:
+                console.warn(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+                continue
+            repos.append(url)
+    if not repos:
+        return replace(settings, repos=())
+    target = prompter.select("Where should they go?", [(k, v) for k, v in cl.TRADE_OFF.items()],
+                             flags="--target", default=settings.target)
+    return replace(settings, repos=tuple(repos), target=target)
+
+
+def run_wizard(settings: Settings, console: Console, prompter: Prompter) -> int:
+    tgt = common.target(settings)
+    catalogue = common.providers(settings)
+    ci = detect_compute_instance(tgt.home)
+    console.step(f"Setting up Git over SSH for {tgt.name} on {ci.name if ci else socket.gethostname()}")
+    if ci:
+        console.info(f"This is an Azure ML compute instance: keys go to {tgt.ssh_dir} (kept across stop/start), "
+                     f"shared clones to {tgt.home / 'cloudfiles/code/Users'}.")
+    settings = _key_choices(settings, prompter, tgt)
+    secret = keygen.ask_passphrase(settings, prompter, tgt)
+    summary = setup.Summary()
+    summary.key = keygen.ensure(settings, console, tgt, secret)
+    chosen = _providers(settings, prompter, catalogue)
+    summary.providers = [p.name for p in chosen]
+    _paste_instructions(console, summary.key, chosen)
+    prompter.confirm("Press enter once the key is added (or to go on and add it later).", flags="-y", default=True)
+    merged = ensure_trusted(settings, console, tgt, chosen)
+    kh = common.known_hosts_path(settings, tgt)
+    summary.known_hosts, summary.known_hosts_added = str(kh), len(merged.added)
+    summary.known_hosts_removed = len(merged.removed)
+    _auth_test(console, prompter, summary.key, chosen, kh, settings.timeout)
+    settings = _repos(settings, prompter, console)
+    failures = []
+    for url in settings.repos:
+        try:
+            summary.clones.append(clone_one(settings, console, prompter, tgt, url, catalogue=catalogue,
+                                            secret=secret, existing_ok=True, verified=set(summary.providers)))
+        except OnboardError as exc:
+            console.error(f"{url}: {exc.message}", exc.hint)
+            failures.append(exc)
+    setup.print_summary(console, summary)
+    if failures:
+        raise failures[0]
+    return 0
