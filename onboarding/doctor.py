@@ -126,7 +126,7 @@ GREETINGS = ("successfully authenticated", "Welcome to GitLab", "logged in as", 
              "authenticated via ssh key")
 
 
-def check_auth(p: Provider, key: Path, kh: Path, timeout: float) -> Check:
+def check_auth(p: Provider, key: Path, kh: Path, timeout: float, agent_sock: Path | None = None) -> Check:
     """`ssh -T`: providers greet and exit non-zero on success, so read the greeting."""
     h = p.canonical
     argv = ["ssh", "-T", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
@@ -134,7 +134,9 @@ def check_auth(p: Provider, key: Path, kh: Path, timeout: float) -> Check:
             "-o", f"ConnectTimeout={max(1, int(timeout))}",
             "-p", str(h.port), f"{p.user}@{h.name}"]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 5, stdin=subprocess.DEVNULL)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(agent_sock)} if agent_sock else None
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 5, stdin=subprocess.DEVNULL,
+                              env=env)
     except subprocess.TimeoutExpired:
         return Check(f"auth:{p.name}", "fail", f"ssh -T {h.pattern} timed out", "check the network")
     said = (proc.stdout + proc.stderr).strip()

@@ -12,6 +12,7 @@ import shlex
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -121,6 +122,11 @@ class Sandbox:
             if channel is None or not server.command.wait(timeout=10):
                 return
             _pump(channel, server.argv, server.env)
+            # Let the client close first: closing under it makes ssh report "Connection reset"
+            # and git fail the clone that has in fact arrived whole.
+            deadline = time.monotonic() + 10
+            while transport.is_active() and time.monotonic() < deadline:
+                time.sleep(0.02)
         finally:
             transport.close()
 
@@ -147,8 +153,9 @@ def _pump(channel: Any, argv: list[str], env: dict[str, str]) -> None:
     feeder.start()
     while data := os.read(stdout.fileno(), 32768):
         channel.sendall(data)
-    channel.send_exit_status(proc.wait())
-    channel.shutdown_write()
+    status = proc.wait()
+    channel.shutdown_write()  # EOF, then exit-status, then close: the order OpenSSH's sshd uses
+    channel.send_exit_status(status)
     channel.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import replace
+from pathlib import Path
 
 from onboarding import clone as cl
 from onboarding import doctor, keys
@@ -63,11 +64,16 @@ def _paste_instructions(console: Console, key: keys.KeyResult, chosen: list[prov
 
 
 def _auth_test(console: Console, prompter: Prompter, key: keys.KeyResult, chosen: list[prov.Provider],
-               kh_path: os.PathLike[str], timeout: float) -> None:
+               kh: Path, timeout: float, tgt: Target, secret: bytes | None) -> None:
     while prompter.confirm("Test the connection now (ssh -T)?", flags="--non-interactive", default=True):
-        from pathlib import Path
+        if secret is None:
+            results = [doctor.check_auth(p, key.path, kh, timeout) for p in chosen]
+        else:  # sign through a private agent, so ssh does not ask for the passphrase again
+            from onboarding.agent import private_agent
 
-        results = [doctor.check_auth(p, key.path, Path(kh_path), timeout) for p in chosen]
+            loaded, _ = keys.load_private(key.path, secret)
+            with private_agent(loaded, f"onboard:{key.path}", tgt) as sock:
+                results = [doctor.check_auth(p, key.path, kh, timeout, agent_sock=sock) for p in chosen]
         for r in results:
             (console.ok if r.status == "pass" else console.warn)(f"{r.detail}" + (f" — {r.fix}" if r.fix else ""))
         if all(r.status == "pass" for r in results):
@@ -111,7 +117,7 @@ def run_wizard(settings: Settings, console: Console, prompter: Prompter) -> int:
     kh = common.known_hosts_path(settings, tgt)
     summary.known_hosts, summary.known_hosts_added = str(kh), len(merged.added)
     summary.known_hosts_removed = len(merged.removed)
-    _auth_test(console, prompter, summary.key, chosen, kh, settings.timeout)
+    _auth_test(console, prompter, summary.key, chosen, kh, settings.timeout, tgt, secret)
     settings = _repos(settings, prompter, console)
     failures = []
     for url in settings.repos:
