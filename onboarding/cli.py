@@ -97,7 +97,7 @@ def _clone_options(p: argparse.ArgumentParser) -> None:
 
 def _providers_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--providers", type=_providers_list, action="extend", metavar="LIST", default=S,
-                   help="providers to set up, comma-separated (default: all built in)")
+                   help="providers, comma-separated (default: all built in; setup: those of the --repo URLs)")
 
 
 def build_parser() -> argparse.ArgumentParser:

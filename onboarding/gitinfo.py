@@ -21,7 +21,6 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,17 +77,31 @@ class GitRun:
             return None
 
 
-def run_git(args: Sequence[str], cwd: Path) -> GitRun:
+def start_git(args: Sequence[str], cwd: Path) -> subprocess.Popen[bytes] | GitRun:
+    """Start git without waiting, so several run at once; a GitRun when it could not start."""
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=GIT_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         return GitRun(False, missing=True)
-    except subprocess.TimeoutExpired:
-        return GitRun(False, timed_out=True)
     except OSError:
         return GitRun(False)
-    return GitRun(proc.returncode == 0, proc.stdout, proc.stderr)
+
+
+def finish_git(proc: subprocess.Popen[bytes] | GitRun) -> GitRun:
+    if isinstance(proc, GitRun):
+        return proc
+    try:
+        out, err = proc.communicate(timeout=GIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return GitRun(False, timed_out=True)
+    return GitRun(proc.returncode == 0, out, err)
+
+
+def run_git(args: Sequence[str], cwd: Path) -> GitRun:
+    return finish_git(start_git(args, cwd))
 
 
 @dataclass
@@ -122,9 +135,8 @@ def gather(path: Path, environ: Mapping[str, str] | None = None) -> Raw:
         jobs["repo"] = ["ls-remote", "--get-url"]
     if not values["dirty"]:
         jobs["status"] = ["status", "--porcelain", "."]
-    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        futures = {name: pool.submit(run_git, args, path) for name, args in jobs.items()}
-        runs = {name: f.result() for name, f in futures.items()}
+    started = {name: start_git(args, path) for name, args in jobs.items()}  # all at once
+    runs = {name: finish_git(proc) for name, proc in started.items()}
     top = runs["top"]
     raw = Raw(values, inside=False, top_stderr=top.stderr.decode(errors="replace"))
     _note_problems(raw, runs)

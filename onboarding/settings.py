@@ -16,11 +16,6 @@ from typing import Any
 
 from onboarding.errors import UsageError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -129,6 +124,11 @@ def env_name(name: str) -> str:
 
 def read_team_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ([setup] options, [providers.*] tables) of a team file; unknown keys fail."""
+    # Imported here: git-info and --version never read TOML and should not pay for it.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)

@@ -146,7 +146,7 @@ class Sshd:
                 f'user = "{self.user}"\nkeys = [{keys}]\n{extra}')
 
 
-def _start_sshd(root: Path) -> Sshd:
+def start_sshd(root: Path, listen: tuple[str, ...] = ("127.0.0.1",)) -> Sshd:
     assert SSHD
     user = pwd.getpwuid(os.getuid()).pw_name
     server = Sshd(root=root, port=free_port(), user=user)
@@ -159,7 +159,7 @@ def _start_sshd(root: Path) -> Sshd:
     config = root / "sshd_config"
     config.write_text("\n".join([
         f"Port {server.port}",
-        "ListenAddress 127.0.0.1",
+        *(f"ListenAddress {a}" for a in listen),
         *(f"HostKey {k}" for k in server.host_keys.values()),
         f"PidFile {root / 'sshd.pid'}",
         f"AuthorizedKeysFile {server.authorized_keys}",
@@ -197,7 +197,7 @@ def sshd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
         if os.environ.get("ONBOARD_REQUIRE_SSHD") == "1":
             pytest.fail("sshd is required (ONBOARD_REQUIRE_SSHD=1) but not installed")
         pytest.skip("OpenSSH sshd is not installed (apt-get install openssh-server)")
-    server = _start_sshd(tmp_path_factory.mktemp("sshd"))
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
     yield server
     assert server.proc
     server.proc.terminate()

@@ -23,6 +23,8 @@ def run(settings: Settings, console: Console) -> int:
     for w in gitinfo.warnings(raw, path):
         console.warn(f"{w.message}\n  fix: {w.fix}")
     console.emit_json(props)
+    if console.json_mode:
+        return 0
     if not props:
         console.out("(no Git properties would be recorded)")
         return 0
