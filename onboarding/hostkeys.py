@@ -7,11 +7,9 @@ name or a key. RSA is asked for through rsa-sha2-512/256 (paramiko >= 5 has no S
 
 from __future__ import annotations
 
-import logging
 import socket
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from onboarding import keys as keymod
@@ -22,9 +20,14 @@ from onboarding.providers import Host, Provider
 PROBE_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa")
 _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
 
-# paramiko logs transport-thread failures with tracebacks; our messages say it better.
-logging.getLogger("paramiko").addHandler(logging.NullHandler())
-logging.getLogger("paramiko").propagate = False
+
+
+def _quiet_paramiko() -> None:
+    """paramiko logs transport-thread failures with tracebacks; our messages say it better."""
+    import logging
+
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
+    logging.getLogger("paramiko").propagate = False
 
 
 class NotOffered(Exception):
@@ -33,8 +36,9 @@ class NotOffered(Exception):
 
 def probe_key(host: Host, key_type: str, timeout: float) -> str:
     """'type base64' of the server's key of that type; NotOffered, or NetworkError."""
-    import paramiko
+    import paramiko  # here, not at the top: --offline and every other command start without it
 
+    _quiet_paramiko()
     deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((host.name, host.port), timeout=timeout)
@@ -93,6 +97,8 @@ def probe_all(chosen: Sequence[Provider], timeout: float) -> list[Probe]:
             pass
         except NetworkError as exc:
             pr.error = pr.error or exc
+
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(32, max(1, len(jobs)))) as pool:
         list(pool.map(run, jobs))

@@ -137,17 +137,21 @@ def load_private(path: Path, passphrase: bytes | None) -> tuple[PrivateKeyTypes,
 
 
 def is_encrypted(path: Path) -> bool:
-    """Whether the private key at `path` needs a passphrase to open."""
-    from cryptography.hazmat.primitives import serialization as ser
-
+    """Whether the private key at `path` needs a passphrase to open (read from its header only)."""
     data = fsutil.read_bytes(path) or b""
+    if b"BEGIN OPENSSH PRIVATE KEY" not in data:
+        return b"ENCRYPTED" in data  # PEM keys say "Proc-Type: 4,ENCRYPTED" or "ENCRYPTED PRIVATE KEY"
+    body = b"".join(line for line in data.splitlines() if line and not line.startswith(b"-----"))
     try:
-        ser.load_ssh_private_key(data, None)
-    except TypeError:
-        return True
-    except ValueError:
-        return b"ENCRYPTED" in data  # PEM keys say so in their header
-    return False
+        raw = base64.b64decode(body)
+    except (ValueError, TypeError):
+        return False
+    magic = b"openssh-key-v1\0"
+    if not raw.startswith(magic):
+        return False
+    n = int.from_bytes(raw[len(magic) : len(magic) + 4], "big")
+    cipher = raw[len(magic) + 4 : len(magic) + 4 + n]
+    return cipher != b"none"
 
 
 def backup_pair(path: Path, pub: Path) -> Path:

@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +119,8 @@ def _is_stale(line: Line, pins: Sequence[Pin], revoked: frozenset[str]) -> bool:
     return False
 
 
-def merge(data: bytes, pins: Sequence[Pin], revoked: Iterable[str], *, hashed: bool) -> MergeResult:
+def merge(data: bytes, pins: Sequence[Pin], revoked: Iterable[str], *,
+          hashed: bool | Callable[[], bool]) -> MergeResult:
     """Drop lines trusting revoked or (for exclusive pins) unpinned keys; add what is missing."""
     revoked_set = frozenset(revoked)
     kept: list[Line] = []
@@ -134,6 +135,8 @@ def merge(data: bytes, pins: Sequence[Pin], revoked: Iterable[str], *, hashed: b
     for pin in pins:
         for key in pin.keys:
             if not trusts(kept, pin.pattern, key):
+                if callable(hashed):
+                    hashed = hashed()  # asked only when a line is added: it may run `ssh -G`
                 name = hash_name(pin.pattern) if hashed else pin.pattern
                 additions.append(f"{name} {key}\n".encode())
                 added.append(f"{pin.pattern} {key.split()[0]} {fingerprint_of_blob(base64.b64decode(key.split()[1]))}")
@@ -156,7 +159,7 @@ def keys_for(lines: Sequence[Line], pattern: str) -> list[Line]:
     return [line for line in lines if line.marker is None and line.is_entry and line.names_host(pattern)]
 
 
-def update(path: Path, pins: Sequence[Pin], revoked: Iterable[str], *, hashed: bool,
+def update(path: Path, pins: Sequence[Pin], revoked: Iterable[str], *, hashed: bool | Callable[[], bool],
            owner: fsutil.Owner) -> MergeResult:
     """Merge into the file at `path` and write it atomically, only when something changed."""
     old = fsutil.read_bytes(path)

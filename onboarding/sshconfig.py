@@ -78,6 +78,7 @@ def merge(data: bytes, hosts: Sequence[str], key: Path, home: Path) -> bytes:
 
 def update(path: Path, hosts: Sequence[str], key: Path, home: Path, owner: fsutil.Owner) -> bool:
     """Write the block; True when the file changed."""
+    fsutil.ensure_private_dir(path.parent, owner)  # the key may live elsewhere: ~/.ssh may not exist yet
     old = fsutil.read_bytes(path) or b""
     new = merge(old, hosts, key, home)
     if new == old:

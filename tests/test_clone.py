@@ -119,6 +119,21 @@ def test_non_default_key_gets_a_managed_ssh_config_block(sshd: Sshd, bare_repo: 
 
 
 @pytest.mark.sshd
+def test_key_outside_ssh_dir_creates_ssh_dir_for_the_config_block(sshd: Sshd, bare_repo: str, home: Path,
+                                                                   tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "deploy"
+    r = onboard("keygen", "-y", "--key-type", "ed25519", "--no-passphrase", "--key-file", str(key))
+    assert r.returncode == 0, r.output
+    sshd.authorize(Path(str(key) + ".pub"))
+    assert not (home / ".ssh").exists()
+    r = onboard("clone", sshd.url(bare_repo), "-y", "--providers-file", str(pins(sshd, tmp_path)),
+                "--key-file", str(key), "--dest", str(tmp_path / "c"))
+    assert r.returncode == 0, r.output
+    assert (home / ".ssh").stat().st_mode & 0o777 == 0o700
+    assert f"IdentityFile {key}" in (home / ".ssh" / "config").read_text()
+
+
+@pytest.mark.sshd
 def test_unauthorized_key_is_exit_6_with_hint_and_leaves_nothing(sshd: Sshd, bare_repo: str, home: Path,
                                                                   tmp_path: Path) -> None:
     key = make_key(home, tmp_path, passphrase=None)

@@ -26,7 +26,12 @@ def ensure_trusted(settings: Settings, console: Console, tgt: Target,
         console.ok(f"{v.host.pattern}: {len(v.accepted)} key(s) match the pins of {v.provider.name}")
     revoked = {fp for p in chosen for fp in p.revoked}
     path = common.known_hosts_path(settings, tgt)
-    hashed = settings.hash if settings.hash is not None else sshrun.hashes_known_hosts(tgt)
+    asked: list[bool] = []
+
+    def hashed() -> bool:  # only when a line is to be added: it costs an `ssh -G`
+        asked.append(settings.hash if settings.hash is not None else sshrun.hashes_known_hosts(tgt))
+        return asked[0]
+
     if not path.parent.exists():
         from onboarding import fsutil
 
@@ -35,7 +40,7 @@ def ensure_trusted(settings: Settings, console: Console, tgt: Target,
     for line in result.removed:
         console.info(f"removed from {path}: {line} (revoked or not the provider's key)")
     if result.added:
-        console.ok(f"{path}: added {len(result.added)} pinned key line(s)" + (" (hashed)" if hashed else ""))
+        console.ok(f"{path}: added {len(result.added)} pinned key line(s)" + (" (hashed)" if any(asked) else ""))
     elif not result.removed:
         console.ok(f"{path} already trusts exactly the pinned keys")
     return result
