@@ -54,7 +54,10 @@ class RepoUrl:
 
 
 def _https_hint(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "use the SSH form git@HOST:ORG/REPO.git"
     path = parts.path.strip("/")
     host = parts.hostname or "HOST"
     if host == "dev.azure.com" and "/_git/" in path:
@@ -89,11 +92,11 @@ def _parse_scheme(text: str, scheme: str) -> RepoUrl:
         raise UsageError(f"refusing {text!r}: this tool clones over SSH", hint=_https_hint(text))
     if scheme not in ("ssh", "git+ssh", "ssh+git"):
         raise UsageError(f"refusing {text!r}: {scheme}:// is not SSH", hint="give an SSH URL: git@HOST:ORG/REPO.git")
-    parts = urlsplit(text)
     try:
+        parts = urlsplit(text)
         port = parts.port or 22
-    except ValueError:
-        raise UsageError(f"refusing {text!r}: bad port") from None
+    except ValueError as exc:  # "Invalid IPv6 URL", a port out of range, ...
+        raise UsageError(f"refusing {text!r}: {exc}") from None
     if not parts.hostname or not parts.path.strip("/"):
         raise UsageError(f"refusing {text!r}: no host or no repository path")
     return _checked(RepoUrl(text, parts.username, parts.hostname, port, parts.path))

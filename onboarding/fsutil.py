@@ -29,7 +29,7 @@ def _describe(exc: OSError, path: Path) -> WriteError:
     hint = None
     if exc.errno in (errno.EACCES, errno.EPERM):
         hint = f"check who owns {path.parent} (ls -ld {path.parent}); run as that user or as root with --user"
-    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         hint = "free some disk space and run the command again; nothing was changed"
     elif exc.errno == errno.EROFS:
         hint = "that file system is read-only"
@@ -57,6 +57,13 @@ def ensure_private_dir(path: Path, owner: Owner) -> str | None:
         )
     if not stat.S_ISDIR(st.st_mode):
         raise ConflictError(f"{path} exists and is not a directory")
+    expected = owner[0] if owner else os.geteuid()
+    if st.st_uid != expected:
+        # ssh refuses keys in a directory owned by someone else; so do we, rather than write into it.
+        raise ConflictError(
+            f"{path} is owned by uid {st.st_uid}, not by the account we set up (uid {expected})",
+            hint=f"give it back: sudo chown -R {expected} {path}",
+        )
     if st.st_mode & 0o077:
         # ssh refuses keys in a directory others can write to; tighten rather than fail later.
         try:
@@ -149,10 +156,11 @@ def check_replaceable(path: Path) -> os.stat_result | None:
     return st
 
 
-def replace_file(path: Path, data: bytes, *, default_mode: int, owner: Owner) -> None:
-    """Atomically replace (or create) `path`, keeping the mode and owner of the old file."""
+def replace_file(path: Path, data: bytes, *, default_mode: int, owner: Owner, mode: int | None = None) -> None:
+    """Atomically replace (or create) `path`, keeping the mode and owner of the old file (or `mode`)."""
     st = check_replaceable(path)
-    mode = stat.S_IMODE(st.st_mode) if st else default_mode
+    if mode is None:
+        mode = stat.S_IMODE(st.st_mode) if st else default_mode
     if owner is None and st is not None and os.geteuid() == 0 and st.st_uid != 0:
         owner = (st.st_uid, st.st_gid)  # root editing a user's file keeps it theirs
     try:

@@ -50,9 +50,18 @@ def fingerprint_of_line(line: str) -> str:
     return fingerprint_of_blob(base64.b64decode(parts[1], validate=True))
 
 
+MAX_COMMENT = 256
+
+
 def check_comment(comment: str) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in comment):
         raise UsageError("the key comment (--email) must be one line without control characters")
+    if len(comment) > MAX_COMMENT:
+        raise UsageError(f"the key comment (--email) is {len(comment)} characters; at most {MAX_COMMENT}")
+    try:
+        comment.encode("utf-8")
+    except UnicodeEncodeError:  # argv bytes that were not UTF-8 arrive as lone surrogates
+        raise UsageError("the key comment (--email) is not valid UTF-8") from None
     return comment
 
 
@@ -155,17 +164,25 @@ def is_encrypted(path: Path) -> bool:
 
 
 def backup_pair(path: Path, pub: Path) -> Path:
-    """Move the old pair aside as <name>.bak-YYYYmmdd-HHMMSS[.pub]; return the new private path."""
+    """Keep the old pair as <name>.bak-YYYYmmdd-HHMMSS[.pub]; return the backup's private path.
+
+    The backup is a second link (or a copy), not a move: the old key stays at its path until
+    the new one atomically replaces it, so a crash at any moment leaves a usable key there.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     backup = path.with_name(f"{path.name}.bak-{stamp}")
     n = 1
     while os.path.lexists(backup) or os.path.lexists(str(backup) + ".pub"):
         n += 1
         backup = path.with_name(f"{path.name}.bak-{stamp}-{n}")
-    if os.path.lexists(path):
-        os.rename(path, backup)
-    if os.path.lexists(pub):
-        os.rename(pub, str(backup) + ".pub")
+    for old, new in ((path, backup), (pub, Path(str(backup) + ".pub"))):
+        if os.path.lexists(old):
+            try:
+                os.link(old, new)
+            except OSError:  # no hard links on this file system
+                import shutil
+
+                shutil.copy2(old, new)
     return backup
 
 
@@ -213,7 +230,7 @@ def ensure_key(req: KeyRequest) -> KeyResult:
     # Back up only once the new pair exists in memory: a failure before this point changes nothing.
     backup = backup_pair(req.path, pub) if req.force and (exists or os.path.lexists(pub)) else None
     try:
-        _write_pair(req, pub, data, line)
+        _write_pair(req, pub, data, line, replace=backup is not None)
     except BaseException:
         if backup:
             restore_pair(backup, req.path, pub)
@@ -225,7 +242,11 @@ def ensure_key(req: KeyRequest) -> KeyResult:
     )
 
 
-def _write_pair(req: KeyRequest, pub: Path, data: bytes, line: str) -> None:
+def _write_pair(req: KeyRequest, pub: Path, data: bytes, line: str, *, replace: bool) -> None:
+    if replace:  # --force: each file goes from old to new in one rename, never absent
+        fsutil.replace_file(req.path, data, default_mode=0o600, owner=req.owner, mode=0o600)
+        fsutil.replace_file(pub, line.encode(), default_mode=0o644, owner=req.owner, mode=0o644)
+        return
     fsutil.write_new(req.path, data, mode=0o600, owner=req.owner)
     try:
         fsutil.write_new(pub, line.encode(), mode=0o644, owner=req.owner)
@@ -235,11 +256,12 @@ def _write_pair(req: KeyRequest, pub: Path, data: bytes, line: str) -> None:
 
 
 def restore_pair(backup: Path, path: Path, pub: Path) -> None:
-    if os.path.lexists(backup) and not os.path.lexists(path):
-        os.rename(backup, path)
+    """Put the backed-up pair back (atomically per file) after a failed --force."""
+    if os.path.lexists(backup):
+        os.replace(backup, path)
     old_pub = Path(str(backup) + ".pub")
-    if os.path.lexists(old_pub) and not os.path.lexists(pub):
-        os.rename(old_pub, pub)
+    if os.path.lexists(old_pub):
+        os.replace(old_pub, pub)
 
 
 def _reuse(req: KeyRequest, pub: Path, notes: list[str]) -> KeyResult:

@@ -100,11 +100,11 @@ def _convert(name: str, value: Any, origin: str) -> Any:
                 return False
             raise ValueError("expected true or false")
         if kind.startswith("int"):
-            if isinstance(value, bool):
+            if isinstance(value, (bool, float, list)):
                 raise ValueError("expected a whole number")
             return int(value)
         if kind.startswith("float"):
-            if isinstance(value, bool):
+            if isinstance(value, (bool, list)):
                 raise ValueError("expected a number")
             return float(value)
         if kind.startswith("Path"):
@@ -114,7 +114,7 @@ def _convert(name: str, value: Any, origin: str) -> Any:
         if not isinstance(value, str):
             raise ValueError("expected a string")
         return value
-    except ValueError as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise UsageError(f"{origin}: {exc} (got {value!r})") from None
 
 
@@ -205,6 +205,8 @@ def validate(s: Settings) -> Settings:
         raise UsageError(f"--timeout {s.timeout}: choose more than 0 and at most 600 seconds")
     if s.depth is not None and s.depth < 1:
         raise UsageError(f"--depth {s.depth}: must be at least 1")
-    if s.email is not None and any(ch in s.email for ch in "\r\n\t\0"):
-        raise UsageError("--email must be one line without tabs (it becomes the key comment)")
+    if s.email is not None:
+        from onboarding.keys import check_comment
+
+        check_comment(s.email)
     return s
