@@ -25,6 +25,7 @@ COMMANDS = {
     "clone": "onboarding.commands.clone",
     "git-info": "onboarding.commands.gitinfo",
     "doctor": "onboarding.commands.doctor",
+    "keys": "onboarding.commands.keys",
     "demo": "onboarding.commands.demo",
 }
 
@@ -95,6 +96,14 @@ def _clone_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--depth", type=int, metavar="N", default=S, help="shallow clone of N commits")
 
 
+def _upload_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("key upload options (token from GH_TOKEN/GITHUB_TOKEN, GITLAB_TOKEN or --token-file)")
+    g.add_argument("--github-api", metavar="URL", default=S,
+                   help="GitHub API (default https://api.github.com; Enterprise: https://HOST/api/v3)")
+    g.add_argument("--gitlab-url", metavar="URL", default=S, help="GitLab address (default https://gitlab.com)")
+    g.add_argument("--token-file", type=Path, metavar="FILE", default=S, help="read the API token from FILE")
+
+
 def _providers_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--providers", type=_providers_list, action="extend", metavar="LIST", default=S,
                    help="providers, comma-separated (default: all built in; setup: those of the --repo URLs)")
@@ -122,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     _providers_option(p)
     p.add_argument("--repo", dest="repos", action="append", metavar="URL", default=S,
                    help="repository to clone over SSH (repeatable)")
+    p.add_argument("--upload", type=_providers_list, action="extend", metavar="LIST", default=S,
+                   help="register the key through the API of github and/or gitlab before cloning")
+    _upload_options(p)
 
     p = add("keygen", "create (or reuse) the SSH key pair")
     _key_options(p)
@@ -158,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, metavar="S", default=S)
     p.add_argument("--auth-test", action="store_true", default=S,
                    help="also try `ssh -T` against each provider (network)")
+
+    p = add("keys", "manage the public key at the providers")
+    ksub = p.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
+    up = ksub.add_parser("upload", help="register the public key with GitHub and/or GitLab through their APIs")
+    _global(up)
+    up.add_argument("upload", nargs="*", metavar="PROVIDER", default=None, help="github, gitlab (default: both)")
+    up.add_argument("--key-file", type=Path, metavar="PATH", default=S)
+    up.add_argument("--key-type", choices=("rsa", "ed25519"), default=S)
+    up.add_argument("--timeout", type=float, metavar="S", default=S)
+    _upload_options(up)
 
     add("demo", "run setup end to end against a local sandbox server (no network)")
     return parser
@@ -198,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from onboarding import settings as settings_mod
 
         settings = settings_mod.build(_flags(ns))
-        command = ns.command + ("." + ns.hosts_command if ns.command == "hosts" else "")
+        command = ns.command + ("." + ns.hosts_command if ns.command in ("hosts", "keys") else "")
         return _dispatch(command, settings, console)
     except OnboardError as exc:
         console.error(exc.message, exc.hint)

@@ -65,6 +65,11 @@ class Settings:
     sdk: str = "all"
     # doctor
     auth_test: bool = False
+    # keys upload / setup --upload
+    upload: tuple[str, ...] = ()
+    github_api: str = "https://api.github.com"
+    gitlab_url: str = "https://gitlab.com"
+    token_file: Path | None = None
     # pinned providers from the team file's [providers.*] tables (raw, validated later)
     team_providers: Mapping[str, Any] = field(default_factory=dict)
 
@@ -73,7 +78,7 @@ class Settings:
 _NOT_IN_FILE = {"config", "json", "passphrase_stdin", "path", "team_providers"}
 # Options that are not read from ONBOARD_*: ONBOARD_CONFIG is allowed, the rest are not.
 _NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path"}
-_LIST_OPTIONS = {"providers", "repos"}
+_LIST_OPTIONS = {"providers", "repos", "upload"}
 
 
 def _field_types() -> dict[str, str]:

@@ -32,6 +32,7 @@ class Summary:
     known_hosts_added: int = 0
     known_hosts_removed: int = 0
     clones: list[CloneResult] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class Summary:
             "known_hosts": {"path": self.known_hosts, "added": self.known_hosts_added,
                             "removed": self.known_hosts_removed},
             "clones": [c.as_json() for c in self.clones],
+            "uploads": self.uploads,
         }
 
 
@@ -81,6 +83,13 @@ def preflight(settings: Settings, tgt: Target, catalogue: dict[str, prov.Provide
             check(lambda u=u: cl.resolve_destination(
                 u, target=settings.target, dest=None, local_root=settings.local_root,
                 cloudfiles_root=settings.cloudfiles_root, cloudfiles_user_name=settings.cloudfiles_user, tgt=tgt))
+    for name in settings.upload:
+        from onboarding import upload as up
+
+        if name not in up.SUPPORTED:
+            problems.append(f"--upload {name}: only {', '.join(up.SUPPORTED)} have an API for keys")
+        else:
+            check(up.read_token, name, settings.token_file)
     if settings.dest is not None and len(settings.repos) > 1:
         problems.append("--dest names one folder, but several --repo were given")
     if problems:
@@ -109,6 +118,11 @@ def run_unattended(settings: Settings, console: Console, prompter: Prompter) -> 
     summary.key = keygen.ensure(settings, console, tgt, secret)
     chosen = chosen_providers(settings, catalogue)
     keygen.show_public_key(console, summary.key, chosen)
+    if settings.upload:
+        from onboarding.commands.keys import upload_all
+
+        summary.uploads = [r.status for r in upload_all(settings, console, tgt, summary.key.public_line,
+                                                         settings.upload)]
     summary.providers = [p.name for p in chosen]
     merged = ensure_trusted(settings, console, tgt, chosen)
     summary.known_hosts = str(common.known_hosts_path(settings, tgt))
