@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass

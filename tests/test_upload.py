@@ -97,10 +97,10 @@ def make_handler(apis: FakeApis) -> type[BaseHTTPRequestHandler]:
                 callback(body["key"])  # type: ignore[operator]
             self._send(201, entry)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self._handle("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._handle("POST")
 
     return Handler
