@@ -114,13 +114,24 @@ def describe(key: PrivateKeyTypes) -> tuple[str, int | None]:
     return "other", None
 
 
+# Keys this process already opened (or made), by file bytes and passphrase: setup checks the
+# key, then the clone needs it again for the agent, and each opening costs a bcrypt KDF.
+_OPENED: dict[tuple[bytes, bytes | None], tuple[PrivateKeyTypes, bool]] = {}
+
+
 def load_private(path: Path, passphrase: bytes | None) -> tuple[PrivateKeyTypes, bool]:
     """Open an existing private key; return (key, encrypted). ConflictError when it won't open."""
-    from cryptography.hazmat.primitives import serialization as ser
-
     data = fsutil.read_bytes(path)
     if data is None:
         raise FileNotFoundError(path)
+    if (data, passphrase) not in _OPENED:
+        _OPENED[(data, passphrase)] = _open(path, data, passphrase)
+    return _OPENED[(data, passphrase)]
+
+
+def _open(path: Path, data: bytes, passphrase: bytes | None) -> tuple[PrivateKeyTypes, bool]:
+    from cryptography.hazmat.primitives import serialization as ser
+
     try:
         return ser.load_ssh_private_key(data, passphrase or None), bool(passphrase)
     except TypeError as exc:
@@ -209,13 +220,7 @@ def ensure_key(req: KeyRequest) -> KeyResult:
     if note:
         notes.append(note)
     for p in (req.path, pub):
-        if os.path.islink(p):
-            raise ConflictError(
-                f"{p} is a symbolic link; refusing to follow it",
-                hint="remove the link or choose another --key-file",
-            )
-        if os.path.lexists(p) and not os.path.isfile(p):
-            raise ConflictError(f"{p} exists and is not a regular file")
+        fsutil.check_replaceable(p)  # no symlink, no directory: only a regular file or nothing
     exists = os.path.lexists(req.path)
     if exists and not req.force:
         return _reuse(req, pub, notes)
@@ -227,6 +232,7 @@ def ensure_key(req: KeyRequest) -> KeyResult:
     key = generate(req.key_type, req.bits)
     line = public_line(key, req.comment)
     data = private_bytes(key, req.passphrase, req.rounds)
+    _OPENED[(data, req.passphrase)] = (key, bool(req.passphrase))
     # Back up only once the new pair exists in memory: a failure before this point changes nothing.
     backup = backup_pair(req.path, pub) if req.force and (exists or os.path.lexists(pub)) else None
     try:
