@@ -6,7 +6,6 @@ import argparse
 import importlib
 import signal
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -109,22 +108,7 @@ def _providers_option(p: argparse.ArgumentParser) -> None:
                    help="providers, comma-separated (default: all built in; setup: those of the --repo URLs)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="onboard",
-        description="Get ready for Git over SSH: key, pinned host keys, clones, Azure ML Git tracking.",
-        epilog="`onboard` with no command runs `onboard setup`. Every option also reads ONBOARD_<NAME>.",
-    )
-    parser.add_argument("--version", action="version", version=f"onboard {__version__}")
-    _global(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        _global(p)
-        return p
-
-    p = add("setup", "the whole flow: key, where to add it, host keys, clones, summary")
+def _setup(p: argparse.ArgumentParser) -> None:
     _key_options(p)
     _host_options(p)
     _clone_options(p)
@@ -135,12 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="register the key through the API of github and/or gitlab before cloning")
     _upload_options(p)
 
-    p = add("keygen", "create (or reuse) the SSH key pair")
+
+def _keygen(p: argparse.ArgumentParser) -> None:
     _key_options(p)
     _providers_option(p)
     p.add_argument("--providers-file", type=Path, metavar="FILE", default=S, help=argparse.SUPPRESS)
 
-    p = add("hosts", "pin provider host keys into known_hosts, or list the pins")
+
+def _hosts(p: argparse.ArgumentParser) -> None:
     hsub = p.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
     v = hsub.add_parser("verify", help="probe providers and merge their pinned keys into known_hosts")
     _global(v)
@@ -150,18 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
     _global(ls)
     ls.add_argument("--providers-file", type=Path, metavar="FILE", default=S)
 
-    p = add("clone", "clone one repository over SSH to local disk or the cloudfiles share")
+
+def _clone(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", metavar="URL")
     _clone_options(p)
     _host_options(p)
     _key_options(p)
 
-    p = add("git-info", "the Git tracking properties a job submitted from PATH would carry")
+
+def _git_info(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", nargs="?", type=Path, metavar="PATH", default=None)
     p.add_argument("--sdk", choices=("all", "v1", "v2"), default=S,
                    help="v2: azure-ai-ml; v1: azureml-core; all: the documentation's seven properties")
 
-    p = add("doctor", "read-only health checks, each with its fix")
+
+def _doctor(p: argparse.ArgumentParser) -> None:
     _key_options(p)
     _providers_option(p)
     p.add_argument("--known-hosts", type=Path, metavar="FILE", default=S)
@@ -171,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth-test", action="store_true", default=S,
                    help="also try `ssh -T` against each provider (network)")
 
-    p = add("keys", "manage the public key at the providers")
+
+def _keys(p: argparse.ArgumentParser) -> None:
     ksub = p.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
     up = ksub.add_parser("upload", help="register the public key with GitHub and/or GitLab through their APIs")
     _global(up)
@@ -181,7 +171,38 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--timeout", type=float, metavar="S", default=S)
     _upload_options(up)
 
-    add("demo", "run setup end to end against a local sandbox server (no network)")
+
+def _nothing(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+PARSERS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "setup": ("the whole flow: key, where to add it, host keys, clones, summary", _setup),
+    "keygen": ("create (or reuse) the SSH key pair", _keygen),
+    "hosts": ("pin provider host keys into known_hosts, or list the pins", _hosts),
+    "clone": ("clone one repository over SSH to local disk or the cloudfiles share", _clone),
+    "git-info": ("the Git tracking properties a job submitted from PATH would carry", _git_info),
+    "doctor": ("read-only health checks, each with its fix", _doctor),
+    "keys": ("manage the public key at the providers (keys upload)", _keys),
+    "demo": ("run setup end to end against a local sandbox server (no network)", _nothing),
+}
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `selected` gets its options (building all of them costs ~10 ms per start)."""
+    parser = argparse.ArgumentParser(
+        prog="onboard",
+        description="Get ready for Git over SSH: key, pinned host keys, clones, Azure ML Git tracking.",
+        epilog="`onboard` with no command runs `onboard setup`. Every option also reads ONBOARD_<NAME>.",
+    )
+    parser.add_argument("--version", action="version", version=f"onboard {__version__}")
+    _global(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_options) in PARSERS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == selected:
+            _global(p)
+            add_options(p)
     return parser
 
 
@@ -207,8 +228,9 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    ns = build_parser().parse_args(_with_default_command(args))
+    args = _with_default_command(list(sys.argv[1:] if argv is None else argv))
+    selected = next((a for a in args if a in COMMANDS), None)
+    ns = build_parser(selected).parse_args(args)
     console = Console(
         json_mode=bool(getattr(ns, "json", False)),
         quiet=bool(getattr(ns, "quiet", False)),
@@ -235,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.error(f"unexpected {type(exc).__name__}: {exc}",
                       "run again with --verbose and report it with the trace")
         if console.verbose:
+            import traceback
+
             traceback.print_exc(file=console.stderr)
         return int(ExitCode.FAILURE)
 

@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 _STYLES = {"bold": "1", "green": "32", "yellow": "33", "red": "31", "dim": "2", "cyan": "36"}
@@ -23,30 +22,23 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-@dataclass
 class Console:
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
-    json_mode: bool = False
-    quiet: bool = False
-    verbose: bool = False
-    stdin_isatty: bool | None = None
-    stdout_isatty: bool | None = None
-    color: bool | None = None
+    """The terminal, injected (httpie's Environment): tests pass their own streams and tty flags."""
 
-    def __post_init__(self) -> None:
-        if self.stdin_isatty is None:
-            self.stdin_isatty = _isatty(self.stdin)
-        if self.stdout_isatty is None:
-            self.stdout_isatty = _isatty(self.stdout)
-        if self.color is None:
+    def __init__(self, *, stdout: TextIO | None = None, stderr: TextIO | None = None, stdin: TextIO | None = None,
+                 json_mode: bool = False, quiet: bool = False, verbose: bool = False,
+                 stdin_isatty: bool | None = None, stdout_isatty: bool | None = None,
+                 color: bool | None = None) -> None:
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.stdin = stdin or sys.stdin
+        self.json_mode, self.quiet, self.verbose = json_mode, quiet, verbose
+        self.stdin_isatty = _isatty(self.stdin) if stdin_isatty is None else stdin_isatty
+        self.stdout_isatty = _isatty(self.stdout) if stdout_isatty is None else stdout_isatty
+        if color is None:
             # https://no-color.org: any non-empty NO_COLOR disables colour.
-            self.color = (
-                bool(self.stdout_isatty)
-                and not os.environ.get("NO_COLOR")
-                and os.environ.get("TERM") != "dumb"
-            )
+            color = self.stdout_isatty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+        self.color = bool(color)
 
     @property
     def interactive(self) -> bool:

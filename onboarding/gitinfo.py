@@ -21,8 +21,8 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 GIT_TIMEOUT = 60.0  # the SDKs wait forever; a hung network share should not hang us
 
@@ -59,8 +59,7 @@ SDK_TOKEN_RE = re.compile(r"https://(?:[^/@]+/)?([^/@]+)@")
 CREDENTIALS_RE = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]+@", re.IGNORECASE)
 
 
-@dataclass
-class GitRun:
+class GitRun(NamedTuple):  # NamedTuples, not dataclasses: git-info must start fast
     ok: bool
     stdout: bytes = b""
     stderr: bytes = b""
@@ -104,15 +103,15 @@ def run_git(args: Sequence[str], cwd: Path) -> GitRun:
     return finish_git(start_git(args, cwd))
 
 
-@dataclass
 class Raw:
     """What git said, before the SDK's cleaning; None means 'absent'."""
 
-    values: dict[str, str | bool | None]
-    inside: bool
-    status_lines: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # dubious-ownership, git-missing, timeout
-    top_stderr: str = ""
+    def __init__(self, values: dict[str, str | bool | None], inside: bool, top_stderr: str = "") -> None:
+        self.values = values
+        self.inside = inside
+        self.top_stderr = top_stderr
+        self.status_lines: list[str] = []
+        self.problems: list[str] = []  # dubious-ownership, git-missing, timeout
 
 
 def _clean_str(value: str | bool | None) -> str | None:
@@ -196,8 +195,7 @@ def properties(raw: Raw, sdk: str) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class Warning_:
+class Warning_(NamedTuple):
     code: str
     message: str
     fix: str

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from onboarding.errors import UsageError
 
@@ -24,8 +24,9 @@ TARGETS = ("local", "cloudfiles")
 SDKS = ("all", "v1", "v2")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
+    """Immutable; a NamedTuple rather than a dataclass because it is built on every start-up."""
+
     # global
     non_interactive: bool = False
     json: bool = False
@@ -71,7 +72,7 @@ class Settings:
     gitlab_url: str = "https://gitlab.com"
     token_file: Path | None = None
     # pinned providers from the team file's [providers.*] tables (raw, validated later)
-    team_providers: Mapping[str, Any] = field(default_factory=dict)
+    team_providers: Mapping[str, Any] = MappingProxyType({})
 
 
 # Options a team file may not set: they are per-invocation or would be a secret channel.
@@ -82,7 +83,8 @@ _LIST_OPTIONS = {"providers", "repos", "upload"}
 
 
 def _field_types() -> dict[str, str]:
-    return {f.name: str(f.type) for f in fields(Settings)}
+    # NamedTuple wraps the (postponed, string) annotations in ForwardRef: take the text back out.
+    return {name: getattr(kind, "__forward_arg__", str(kind)) for name, kind in Settings.__annotations__.items()}
 
 
 def _convert(name: str, value: Any, origin: str) -> Any:
@@ -153,7 +155,7 @@ def read_team_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     providers = data.get("providers", {})
     if not isinstance(setup, dict) or not isinstance(providers, dict):
         raise UsageError(f"{path}: [setup] and [providers] must be tables")
-    allowed = {f.name for f in fields(Settings)} - _NOT_IN_FILE
+    allowed = set(Settings._fields) - _NOT_IN_FILE
     options: dict[str, Any] = {}
     for key, value in setup.items():
         name = key.replace("-", "_")
@@ -170,7 +172,7 @@ def read_team_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def build(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
     """Merge flags (only those given) over ONBOARD_* over the team file over defaults."""
     env = os.environ if environ is None else environ
-    names = [f.name for f in fields(Settings)]
+    names = list(Settings._fields)
     values: dict[str, Any] = {}
     config = flags.get("config")
     if config is None and env.get("ONBOARD_CONFIG"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import replace
 from pathlib import Path
 
 from onboarding import clone as cl
@@ -35,13 +34,13 @@ def _key_choices(settings: Settings, prompter: Prompter, tgt: Target) -> Setting
          ("ed25519", "Ed25519 (shorter and faster, but Azure DevOps rejects it)")],
         flags="--key-type", default=settings.key_type,
     )
-    s = replace(settings, email=email, key_type=key_type)
+    s = settings._replace(email=email, key_type=key_type)
     path = common.key_path(s, tgt)
     if os.path.lexists(path) and not s.force:
         reuse = prompter.confirm(f"{path} exists. Reuse it?", flags="--force", default=True)
         if not reuse and prompter.confirm(f"Replace it? (the old pair is kept as {path.name}.bak-<time>)",
                                           flags="--force", default=False):
-            s = replace(s, force=True)
+            s = s._replace(force=True)
     return s
 
 
@@ -91,10 +90,10 @@ def _repos(settings: Settings, prompter: Prompter, console: Console) -> Settings
                 continue
             repos.append(url)
     if not repos:
-        return replace(settings, repos=())
+        return settings._replace(repos=())
     target = prompter.select("Where should they go?", [(k, v) for k, v in cl.TRADE_OFF.items()],
                              flags="--target", default=settings.target)
-    return replace(settings, repos=tuple(repos), target=target)
+    return settings._replace(repos=tuple(repos), target=target)
 
 
 def run_wizard(settings: Settings, console: Console, prompter: Prompter) -> int:

@@ -12,7 +12,6 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from onboarding.commands import common, setup
@@ -69,7 +68,7 @@ def _run_demo(settings: Settings, console: Console, base: Path, home: Path) -> i
     from onboarding.sandbox import running
 
     repos = _demo_repo(base)
-    demo = replace(settings, non_interactive=True, user=None, key_file=None, passphrase_env=None,
+    demo = settings._replace(non_interactive=True, user=None, key_file=None, passphrase_env=None,
                    passphrase_file=None, passphrase_stdin=False, no_passphrase=False, force=False,
                    known_hosts=None, offline=False, target="local", dest=None, local_root=home,
                    providers=("sandbox",), hash=None, team_providers={}, config=None)
@@ -84,7 +83,7 @@ def _run_demo(settings: Settings, console: Console, base: Path, home: Path) -> i
         pins = base / "sandbox-pins.toml"
         pins.write_text(f'[providers.sandbox]\ntitle = "Sandbox"\nhosts = ["[127.0.0.1]:{box.port}"]\n'
                         f'keys = ["{box.host_key_line}"]\n')
-        demo = replace(demo, providers_file=pins, repos=(box.url("demo.git"),))
+        demo = demo._replace(providers_file=pins, repos=(box.url("demo.git"),))
         catalogue = common.providers(demo)
         console.step("2/4  Host keys: the live key must match the pin (never trust on first use)")
         merged = ensure_trusted(demo, console, tgt, setup.chosen_providers(demo, catalogue))
