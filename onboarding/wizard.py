@@ -79,7 +79,37 @@ def _auth_test(console: Console, prompter: Prompter, key: keys.KeyResult, chosen
             return
 
 
-def _repos(settings: Settings, prompter: Prompter, console: Console) -> Settings:
+def _offer_upload(settings: Settings, console: Console, prompter: Prompter, tgt: Target, key: keys.KeyResult,
+                  chosen: list[prov.Provider]) -> list[str]:
+    """With a token in the environment, offer to register the key through the API instead of pasting."""
+    from onboarding import upload as up
+    from onboarding.commands.keys import upload_all
+
+    done = []
+    for p in chosen:
+        names = [v for v in up.TOKEN_ENV.get(p.name, ()) if os.environ.get(v)]
+        if not names or not prompter.confirm(f"{names[0]} is set: register the key with {p.title} now?",
+                                             flags="--upload", default=True):
+            continue
+        try:
+            done += [r.status for r in upload_all(settings, console, tgt, key.public_line, [p.name])]
+        except OnboardError as exc:
+            console.warn(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "; paste it by hand instead")
+    return done
+
+
+def _target_choices(settings: Settings, tgt: Target) -> list[tuple[str, str]]:
+    """The two disks, each with where exactly the clones would go and the trade-off."""
+    local = (settings.local_root or tgt.home).expanduser()
+    root = (settings.cloudfiles_root or tgt.home / "cloudfiles" / "code").expanduser()
+    share = root / "Users" / cl.cloudfiles_user(root, settings.cloudfiles_user, tgt.name) if root.is_dir() else None
+    choices = [("local", f"{local}/<repo> — {cl.TRADE_OFF['local']}")]
+    if share is not None:
+        choices.append(("cloudfiles", f"{share}/<repo> — {cl.TRADE_OFF['cloudfiles']}"))
+    return choices
+
+
+def _repos(settings: Settings, prompter: Prompter, console: Console, tgt: Target) -> Settings:
     repos = list(settings.repos)
     if not repos:
         while url := prompter.text("SSH URL of a repository to clone (empty to finish):", flags="--repo").strip():
@@ -91,8 +121,9 @@ def _repos(settings: Settings, prompter: Prompter, console: Console) -> Settings
             repos.append(url)
     if not repos:
         return settings._replace(repos=())
-    target = prompter.select("Where should they go?", [(k, v) for k, v in cl.TRADE_OFF.items()],
-                             flags="--target", default=settings.target)
+    choices = _target_choices(settings, tgt)
+    default = settings.target if settings.target in dict(choices) else "local"
+    target = prompter.select("Where should they go?", choices, flags="--target", default=default)
     return settings._replace(repos=tuple(repos), target=target)
 
 
@@ -111,13 +142,16 @@ def run_wizard(settings: Settings, console: Console, prompter: Prompter) -> int:
     chosen = _providers(settings, prompter, catalogue)
     summary.providers = [p.name for p in chosen]
     _paste_instructions(console, summary.key, chosen)
-    prompter.confirm("Press enter once the key is added (or to go on and add it later).", flags="-y", default=True)
+    summary.uploads = _offer_upload(settings, console, prompter, tgt, summary.key, chosen)
+    if len(summary.uploads) < len(chosen):
+        prompter.confirm("Press enter once the key is added (or to go on and add it later).", flags="-y",
+                         default=True)
     merged = ensure_trusted(settings, console, tgt, chosen)
     kh = common.known_hosts_path(settings, tgt)
     summary.known_hosts, summary.known_hosts_added = str(kh), len(merged.added)
     summary.known_hosts_removed = len(merged.removed)
     _auth_test(console, prompter, summary.key, chosen, kh, settings.timeout, tgt, secret)
-    settings = _repos(settings, prompter, console)
+    settings = _repos(settings, prompter, console, tgt)
     failures = []
     for url in settings.repos:
         try:

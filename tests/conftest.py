@@ -146,11 +146,12 @@ class Sshd:
                 f'user = "{self.user}"\nkeys = [{keys}]\n{extra}')
 
 
-def start_sshd(root: Path, listen: tuple[str, ...] = ("127.0.0.1",)) -> Sshd:
+def start_sshd(root: Path, listen: tuple[str, ...] = ("127.0.0.1",),
+               kinds: tuple[str, ...] = ("ed25519", "ecdsa", "rsa"), extra: tuple[str, ...] = ()) -> Sshd:
     assert SSHD
     user = pwd.getpwuid(os.getuid()).pw_name
     server = Sshd(root=root, port=free_port(), user=user)
-    for kind in ("ed25519", "ecdsa", "rsa"):
+    for kind in kinds:
         key = root / f"ssh_host_{kind}_key"
         subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(key)], check=True)
         server.host_keys[kind] = key
@@ -172,6 +173,7 @@ def start_sshd(root: Path, listen: tuple[str, ...] = ("127.0.0.1",)) -> Sshd:
         f"AllowUsers {user}",
         "LogLevel ERROR",
         "MaxStartups 100",  # the benchmark probes four "providers" that are all this one sshd
+        *extra,
         "",
     ]))
     if os.geteuid() == 0:

@@ -222,6 +222,26 @@ def test_symlinked_known_hosts_is_refused(tmp_path: Path) -> None:
     assert real.read_text() == "# keep\n" and link.is_symlink()
 
 
+@pytest.mark.sshd
+def test_server_with_only_sha1_rsa_is_reported_as_that_not_as_an_attack(sshd: Sshd, tmp_path: Path) -> None:
+    from conftest import start_sshd
+
+    root = tmp_path / "old-sshd"
+    root.mkdir()
+    old = start_sshd(root, kinds=("rsa",), extra=("HostKeyAlgorithms ssh-rsa",))  # SHA-1 signatures only
+    try:
+        text = f'[providers.legacy]\nhosts = ["[127.0.0.1]:{old.port}"]\nkeys = ["{old.public_key("rsa")}"]\n'
+        r = onboard("hosts", "verify", "legacy", "--providers-file", str(pins(tmp_path, text)),
+                    "--known-hosts", str(tmp_path / "kh"))
+    finally:
+        assert old.proc
+        old.proc.terminate()
+    assert r.returncode == 3, r.output
+    assert "only SHA-1 ssh-rsa cannot be verified" in r.stderr
+    assert "man-in-the-middle" not in r.stderr
+    assert not (tmp_path / "kh").exists()
+
+
 def test_unknown_provider_is_usage_error() -> None:
     r = onboard("hosts", "verify", "nope", "--offline")
     assert r.returncode == 2 and "unknown provider 'nope'" in r.stderr and "github" in r.stderr

@@ -120,3 +120,62 @@ def test_keygen_asks_the_passphrase_twice_on_a_terminal(home: Path) -> None:
     assert child.exitstatus == 0
     out = child.before or ""
     assert PW not in out
+
+
+@pytest.mark.sshd
+def test_clone_on_a_terminal_asks_about_an_unknown_host_and_ssh_asks_the_passphrase(
+        sshd: Sshd, bare_repo: str, home: Path, tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text(PW)
+    key = home / ".ssh" / "id_ed25519"
+    r = subprocess.run([sys.executable, "-m", "onboarding", "keygen", "-y", "--key-type", "ed25519",
+                        "--passphrase-file", str(pw)], capture_output=True, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0
+    sshd.authorize(Path(str(key) + ".pub"))
+    from onboarding.keys import fingerprint_of_line
+
+    child = spawn("clone", sshd.url(bare_repo), "--key-type", "ed25519", "--dest", str(tmp_path / "c"))
+    child.expect("is not a pinned provider")
+    child.expect(fingerprint_of_line(sshd.public_key("ed25519")).replace("+", r"\+"))
+    child.expect("Trust")
+    child.send("y")
+    child.expect("Enter passphrase for key")  # ssh itself asks, on the terminal
+    child.sendline(PW)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert (tmp_path / "c" / "README.md").exists()
+    assert f"[127.0.0.1]:{sshd.port}" in (home / ".ssh" / "known_hosts").read_text()
+
+
+def test_wizard_offers_upload_when_a_token_is_set(home: Path, tmp_path: Path) -> None:
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from test_upload import GOOD, FakeApis, make_handler
+
+    fake = FakeApis(0)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(fake))
+    fake.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        os.environ["GH_TOKEN"] = GOOD
+        child = spawn("--providers", "github", "--offline", "--key-type", "ed25519", "--email", "w@example.com",
+                      "--no-passphrase", "--github-api", fake.github)
+        child.expect("Key type")
+        child.send(DOWN)
+        child.send(ENTER)
+        child.expect("GH_TOKEN is set: register the key with GitHub now")
+        child.send("y")
+        child.expect("added")
+        child.expect("Test the connection now")
+        child.send("n")
+        child.expect("repository to clone")
+        child.sendline("")
+        child.expect(pexpect.EOF)
+        child.close()
+    finally:
+        os.environ.pop("GH_TOKEN", None)
+        server.shutdown()
+    assert child.exitstatus == 0, child.before
+    assert len(fake.keys["github"]) == 1 and GOOD not in (child.before or "")
