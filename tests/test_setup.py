@@ -193,3 +193,20 @@ def test_setup_script_as_root_for_the_instance_user(other_user, tmp_path: Path) 
     out = subprocess.run(["ssh-keygen", "-l", "-F", "ssh.dev.azure.com", "-f", str(ssh / "known_hosts")],
                          capture_output=True, text=True).stdout
     assert "SHA256:ohD8VZEXGWo6Ez8GSEJQ9WpafgLFsOfLOtGGQCQo6Og" in out
+
+
+def test_existing_key_without_passphrase_needs_no_passphrase_flag(home: Path) -> None:
+    assert onboard("keygen", "-y", "--no-passphrase", "--key-type", "ed25519").returncode == 0
+    r = onboard("keygen", "-y", "--key-type", "ed25519")
+    assert r.returncode == 0, r.output
+    assert "reused" in r.stderr and "no passphrase" in r.stderr
+    r = onboard("setup", "-y", "--key-type", "ed25519", "--providers", "github", "--offline")
+    assert r.returncode == 0, r.output
+
+
+def test_existing_key_with_passphrase_is_a_missing_answer_unattended(home: Path, tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text(PW)
+    assert onboard("keygen", "-y", "--passphrase-file", str(pw), "--key-type", "ed25519").returncode == 0
+    r = onboard("setup", "-y", "--key-type", "ed25519", "--providers", "github", "--offline")
+    assert r.returncode == 2 and "a passphrase for" in r.stderr

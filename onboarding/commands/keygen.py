@@ -16,7 +16,10 @@ from onboarding.settings import Settings
 
 def ask_passphrase(settings: Settings, prompter: Prompter, tgt: Target) -> bytes | None:
     """From a source, or asked (once for an existing key, twice for a new one), or refused."""
-    existing = os.path.lexists(common.key_path(settings, tgt)) and not settings.force
+    path = common.key_path(settings, tgt)
+    existing = os.path.lexists(path) and not settings.force
+    if existing and common.given_passphrase(settings) is None and not keys.is_encrypted(path):
+        return None  # an existing key without a passphrase: nothing to ask (ensure() warns about it)
     return common.passphrase(settings, prompter, existing=existing)
 
 

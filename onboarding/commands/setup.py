@@ -72,8 +72,8 @@ def preflight(settings: Settings, tgt: Target, catalogue: dict[str, prov.Provide
     key_file = common.key_path(settings, tgt)
     given = check(common.given_passphrase, settings)
     if given is None and not settings.no_passphrase and not problems:
-        needs = not os.path.lexists(key_file) or settings.force or (
-            settings.repos and keys.is_encrypted(key_file))
+        # a new key needs one; an existing key needs its own, if it has one, to be checked and used
+        needs = not os.path.lexists(key_file) or settings.force or keys.is_encrypted(key_file)
         if needs:
             problems.append(f"a passphrase for {key_file}: pass {common.PASSPHRASE_FLAGS}")
     check(chosen_providers, settings, catalogue)
