@@ -210,3 +210,11 @@ def test_existing_key_with_passphrase_is_a_missing_answer_unattended(home: Path,
     assert onboard("keygen", "-y", "--passphrase-file", str(pw), "--key-type", "ed25519").returncode == 0
     r = onboard("setup", "-y", "--key-type", "ed25519", "--providers", "github", "--offline")
     assert r.returncode == 2 and "a passphrase for" in r.stderr
+
+
+def test_passphrase_stdin_serves_every_step(home: Path) -> None:
+    assert onboard("keygen", "-y", "--passphrase-stdin", "--key-type", "ed25519", input=PW).returncode == 0
+    r = onboard("setup", "-y", "--passphrase-stdin", "--key-type", "ed25519", "--providers", "github", "--offline",
+                input=PW + "\n")
+    assert r.returncode == 0, r.output
+    assert "key reused" in r.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -55,7 +56,7 @@ def given_passphrase(settings: Settings) -> bytes | None:
         except OSError as exc:
             raise UsageError(f"cannot read --passphrase-file {settings.passphrase_file}: {exc.strerror}") from None
     elif settings.passphrase_stdin:
-        data = sys.stdin.buffer.read()
+        data = _stdin_once()
     elif settings.passphrase_env is not None:
         value = os.environ.get(settings.passphrase_env)
         if value is None:
@@ -71,6 +72,12 @@ def given_passphrase(settings: Settings) -> bytes | None:
     if not data:
         raise UsageError("the passphrase given is empty", hint="pass --no-passphrase for a key without one")
     return data
+
+
+@functools.cache
+def _stdin_once() -> bytes:
+    """Standard input can be read once; every step that needs the passphrase gets the same bytes."""
+    return sys.stdin.buffer.read()
 
 
 def passphrase(settings: Settings, prompter: Prompter, *, existing: bool) -> bytes | None:
