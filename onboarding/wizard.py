@@ -10,7 +10,6 @@ from onboarding import clone as cl
 from onboarding import doctor, keys
 from onboarding import providers as prov
 from onboarding.commands import common, keygen, setup
-from onboarding.commands.clone import clone_one
 from onboarding.commands.hosts import ensure_trusted
 from onboarding.console import Console
 from onboarding.errors import OnboardError
@@ -152,14 +151,7 @@ def run_wizard(settings: Settings, console: Console, prompter: Prompter) -> int:
     summary.known_hosts_removed = len(merged.removed)
     _auth_test(console, prompter, summary.key, chosen, kh, settings.timeout, tgt, secret)
     settings = _repos(settings, prompter, console, tgt)
-    failures = []
-    for url in settings.repos:
-        try:
-            summary.clones.append(clone_one(settings, console, prompter, tgt, url, catalogue=catalogue,
-                                            secret=secret, existing_ok=True, verified=set(summary.providers)))
-        except OnboardError as exc:
-            console.error(f"{url}: {exc.message}", exc.hint)
-            failures.append(exc)
+    failures = setup.clone_all(settings, console, prompter, tgt, catalogue, secret, summary)
     setup.print_summary(console, summary)
     if failures:
         raise failures[0]

@@ -159,6 +159,7 @@ def start_sshd(root: Path, listen: tuple[str, ...] = ("127.0.0.1",),
     (root / "repos").mkdir()
     config = root / "sshd_config"
     config.write_text("\n".join([
+        *extra,  # first: sshd keeps the first value it reads for each keyword
         f"Port {server.port}",
         *(f"ListenAddress {a}" for a in listen),
         *(f"HostKey {k}" for k in server.host_keys.values()),
@@ -173,7 +174,6 @@ def start_sshd(root: Path, listen: tuple[str, ...] = ("127.0.0.1",),
         f"AllowUsers {user}",
         "LogLevel ERROR",
         "MaxStartups 100",  # the benchmark probes four "providers" that are all this one sshd
-        *extra,
         "",
     ]))
     if os.geteuid() == 0:
