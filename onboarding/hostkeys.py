@@ -151,8 +151,13 @@ def pins_for(provider: Provider, accepted: Sequence[str] = ()) -> list[Pin]:
     return [Pin(h.pattern, keys, exclusive) for h in provider.hosts]
 
 
-def verify(chosen: Sequence[Provider], *, offline: bool, timeout: float) -> tuple[list[Pin], list[Verdict]]:
-    """Pins to write for all `chosen`, or raise (HostKeyError before NetworkError) and write nothing."""
+def verify(chosen: Sequence[Provider], *, offline: bool,
+           timeout: float) -> tuple[list[Pin], list[Verdict], list[NetworkError]]:
+    """Pins to write for all `chosen`, or raise (HostKeyError before NetworkError) and write nothing.
+
+    An unreachable *alias* (say ssh.github.com:443 behind a firewall) does not fail the run when
+    the provider's canonical host verified: the aliases share its keys. It is returned instead.
+    """
     if offline:
         missing = [p.name for p in chosen if not p.keys]
         if missing:
@@ -160,13 +165,14 @@ def verify(chosen: Sequence[Provider], *, offline: bool, timeout: float) -> tupl
                 f"--offline needs full keys, but {', '.join(missing)} pins fingerprints only",
                 hint="drop --offline so the live keys can be probed and matched",
             )
-        return [pin for p in chosen for pin in pins_for(p)], []
+        return [pin for p in chosen for pin in pins_for(p)], [], []
     probes = probe_all(chosen, timeout)
     verdicts = [judge(pr.provider, pr.host, pr.live) for pr in probes if pr.error is None]
     failed = [v for v in verdicts if v.problems]
     if failed:
         raise _host_key_error(failed)
-    errors = [pr.error for pr in probes if pr.error is not None]
+    errors = [pr.error for pr in probes if pr.error is not None and pr.host == pr.provider.canonical]
+    aliases = [pr.error for pr in probes if pr.error is not None and pr.host != pr.provider.canonical]
     if errors:
         raise NetworkError(
             "; ".join(e.message for e in errors),
@@ -177,7 +183,7 @@ def verify(chosen: Sequence[Provider], *, offline: bool, timeout: float) -> tupl
     for p in chosen:
         accepted = [k for v in verdicts if v.provider is p for k in v.accepted]
         pins.extend(pins_for(p, accepted))
-    return pins, verdicts
+    return pins, verdicts, aliases
 
 
 def _host_key_error(failed: Sequence[Verdict]) -> HostKeyError:

@@ -186,6 +186,23 @@ def test_silent_server_is_exit_4_within_the_timeout(silent_listener: int, tmp_pa
     assert not (tmp_path / "kh").exists()
 
 
+@pytest.mark.sshd
+def test_unreachable_alias_warns_but_the_verified_main_host_counts(sshd: Sshd, tmp_path: Path) -> None:
+    closed = free_port()
+    keys = ", ".join(f'"{sshd.public_key(k)}"' for k in ("ed25519", "ecdsa", "rsa"))
+    text = f'[providers.two]\nhosts = ["[127.0.0.1]:{sshd.port}", "[127.0.0.1]:{closed}"]\nkeys = [{keys}]\n'
+    kh = tmp_path / "kh"
+    r = onboard("hosts", "verify", "two", "--providers-file", str(pins(tmp_path, text)), "--known-hosts", str(kh),
+                "--no-hash", "--timeout", "2")
+    assert r.returncode == 0, r.output
+    assert f"[127.0.0.1]:{closed}: cannot connect" in r.stderr and "main host verified" in r.stderr
+    assert kh.read_text().count(f"[127.0.0.1]:{closed} ") == 3
+    text = f'[providers.two]\nhosts = ["[127.0.0.1]:{closed}", "[127.0.0.1]:{sshd.port}"]\nkeys = [{keys}]\n'
+    r = onboard("hosts", "verify", "two", "--providers-file", str(pins(tmp_path, text)), "--known-hosts",
+                str(tmp_path / "kh2"), "--timeout", "2")
+    assert r.returncode == 4 and not (tmp_path / "kh2").exists()  # the main host itself must answer
+
+
 def test_closed_port_is_exit_4(tmp_path: Path) -> None:
     port = free_port()
     text = f'[providers.closed]\nhosts = ["[127.0.0.1]:{port}"]\nfingerprints = ["{next(iter(GITHUB_CURRENT))}"]\n'

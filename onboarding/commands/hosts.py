@@ -21,9 +21,11 @@ def ensure_trusted(settings: Settings, console: Console, tgt: Target,
         console.step(f"Writing pinned host keys for {names} (offline: not probing)")
     else:
         console.step(f"Checking the live host keys of {names} against the pins")
-    pins, verdicts = hostkeys.verify(chosen, offline=settings.offline, timeout=settings.timeout)
+    pins, verdicts, unreachable = hostkeys.verify(chosen, offline=settings.offline, timeout=settings.timeout)
     for v in verdicts:
         console.ok(f"{v.host.pattern}: {len(v.accepted)} key(s) match the pins of {v.provider.name}")
+    for err in unreachable:
+        console.warn(f"{err.message}; its provider's main host verified, so its pinned keys are written for it too")
     revoked = {fp for p in chosen for fp in p.revoked}
     path = common.known_hosts_path(settings, tgt)
     asked: list[bool] = []
