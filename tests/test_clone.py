@@ -322,3 +322,23 @@ def test_user_flag_clone_is_owned_by_that_user(sshd: Sshd, bare_repo: str, other
     clone = home / name
     for p in [clone, *clone.rglob("*"), home / ".ssh" / "known_hosts"]:
         assert p.lstat().st_uid == other_user.pw_uid, p
+
+
+@pytest.mark.sshd
+def test_missing_key_and_unanswerable_passphrase_are_exit_2(sshd: Sshd, bare_repo: str, home: Path,
+                                                            tmp_path: Path) -> None:
+    args = ("clone", sshd.url(bare_repo), "-y", "--providers-file", str(pins(sshd, tmp_path)),
+            "--key-type", "ed25519", "--dest", str(tmp_path / "d"))
+    r = onboard(*args)
+    assert r.returncode == 2 and "no SSH key at" in r.stderr and "onboard keygen" in r.stderr
+    make_key(home, tmp_path)  # with a passphrase
+    r = onboard(*args)  # no terminal, no passphrase source, no agent: refuse rather than hang
+    assert r.returncode == 2, r.output
+    assert "passphrase" in r.stderr and "--passphrase-file" in r.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_dest_with_several_repos_is_a_usage_error(home: Path) -> None:
+    r = onboard("setup", "-y", "--no-passphrase", "--offline", "--dest", "/tmp/x", "--repo", "git@github.com:o/a.git",
+                "--repo", "git@github.com:o/b.git")
+    assert r.returncode == 2 and "--dest names one folder" in r.stderr
