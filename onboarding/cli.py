@@ -17,18 +17,6 @@ from onboarding.errors import ExitCode, OnboardError
 
 S = argparse.SUPPRESS  # every option defaults to "not given", so settings.py sees only typed flags
 
-COMMANDS = {
-    "setup": "onboarding.commands.setup",
-    "keygen": "onboarding.commands.keygen",
-    "hosts": "onboarding.commands.hosts",
-    "clone": "onboarding.commands.clone",
-    "git-info": "onboarding.commands.gitinfo",
-    "doctor": "onboarding.commands.doctor",
-    "keys": "onboarding.commands.keys",
-    "demo": "onboarding.commands.demo",
-}
-
-
 def _providers_list(text: str) -> list[str]:
     return [p for p in text.replace(",", " ").split() if p]
 
@@ -176,15 +164,16 @@ def _nothing(p: argparse.ArgumentParser) -> None:
     pass
 
 
-PARSERS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
-    "setup": ("the whole flow: key, where to add it, host keys, clones, summary", _setup),
-    "keygen": ("create (or reuse) the SSH key pair", _keygen),
-    "hosts": ("pin provider host keys into known_hosts, or list the pins", _hosts),
-    "clone": ("clone one repository over SSH to local disk or the cloudfiles share", _clone),
-    "git-info": ("the Git tracking properties a job submitted from PATH would carry", _git_info),
-    "doctor": ("read-only health checks, each with its fix", _doctor),
-    "keys": ("manage the public key at the providers (keys upload)", _keys),
-    "demo": ("run setup end to end against a local sandbox server (no network)", _nothing),
+# One row a command: the module holding its function(s), its help line, what adds its options.
+COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
+    "setup": ("setup", "the whole flow: key, where to add it, host keys, clones, summary", _setup),
+    "keygen": ("keygen", "create (or reuse) the SSH key pair", _keygen),
+    "hosts": ("hosts", "pin provider host keys into known_hosts, or list the pins", _hosts),
+    "clone": ("clone", "clone one repository over SSH to local disk or the cloudfiles share", _clone),
+    "git-info": ("gitinfo", "the Git tracking properties a job submitted from PATH would carry", _git_info),
+    "doctor": ("doctor", "read-only health checks, each with its fix", _doctor),
+    "keys": ("keys", "manage the public key at the providers (keys upload)", _keys),
+    "demo": ("demo", "run setup end to end against a local sandbox server (no network)", _nothing),
 }
 
 
@@ -198,7 +187,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"onboard {__version__}")
     _global(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_text, add_options) in PARSERS.items():
+    for name, (_, help_text, add_options) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == selected:
             _global(p)
@@ -265,6 +254,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(command: str, settings: Any, console: Console) -> int:
     name, _, action = command.partition(".")
-    module = importlib.import_module(COMMANDS[name])
+    module = importlib.import_module("onboarding.commands." + COMMANDS[name][0])
     func: Callable[[Any, Console], int] = getattr(module, f"{action}_cmd" if action else "run")
     return func(settings, console)

@@ -180,12 +180,17 @@ class SshOptions:
     agent_sock: Path | None = None
 
 
-def ssh_command(o: SshOptions) -> str:
+def ssh_argv(o: SshOptions) -> list[str]:
+    """ssh with exactly this key, the verified known_hosts, and never a question about hosts."""
     parts = ["ssh", "-i", str(o.key), "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
              "-o", f"UserKnownHostsFile={o.known_hosts}", "-o", "UpdateHostKeys=no"]
     if o.batch:
         parts += ["-o", "BatchMode=yes"]
-    return shlex.join(parts)
+    return parts
+
+
+def ssh_command(o: SshOptions) -> str:
+    return shlex.join(ssh_argv(o))
 
 
 def git_env(o: SshOptions, tgt: Target, base: Mapping[str, str]) -> dict[str, str]:

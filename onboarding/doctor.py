@@ -129,9 +129,9 @@ GREETINGS = ("successfully authenticated", "Welcome to GitLab", "logged in as", 
 def check_auth(p: Provider, key: Path, kh: Path, timeout: float, agent_sock: Path | None = None) -> Check:
     """`ssh -T`: providers greet and exit non-zero on success, so read the greeting."""
     h = p.canonical
-    argv = ["ssh", "-T", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={kh}",
-            "-o", f"ConnectTimeout={max(1, int(timeout))}",
+    from onboarding.clone import SshOptions, ssh_argv
+
+    argv = [*ssh_argv(SshOptions(key, kh, batch=True)), "-T", "-o", f"ConnectTimeout={max(1, int(timeout))}",
             "-p", str(h.port), f"{p.user}@{h.name}"]
     try:
         env = {**os.environ, "SSH_AUTH_SOCK": str(agent_sock)} if agent_sock else None

@@ -22,7 +22,7 @@ _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
 
 
 
-def _quiet_paramiko() -> None:
+def quiet_paramiko() -> None:
     """paramiko logs transport-thread failures with tracebacks; our messages say it better."""
     import logging
 
@@ -38,7 +38,7 @@ def probe_key(host: Host, key_type: str, timeout: float) -> str:
     """'type base64' of the server's key of that type; NotOffered, or NetworkError."""
     import paramiko  # here, not at the top: --offline and every other command start without it
 
-    _quiet_paramiko()
+    quiet_paramiko()
     deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((host.name, host.port), timeout=timeout)

@@ -7,7 +7,6 @@ to one authorized public key, with a host key of its own. No shell, no other com
 from __future__ import annotations
 
 import contextlib
-import logging
 import shlex
 import socket
 import subprocess
@@ -21,8 +20,9 @@ from typing import Any
 
 import paramiko
 
-logging.getLogger("paramiko").addHandler(logging.NullHandler())
-logging.getLogger("paramiko").propagate = False
+from onboarding.hostkeys import quiet_paramiko
+
+quiet_paramiko()
 
 
 class _Server(paramiko.ServerInterface):  # type: ignore[misc]
