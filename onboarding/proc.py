@@ -1,0 +1,151 @@
+"""The one door for child processes (git, ssh, ssh-keygen, ssh-agent): environment, deadline, user.
+
+Every child starts with an allowlisted environment (DESIGN.md): never a passphrase, a
+token or any other variable of the caller that is not on the list, and never the caller's
+GIT_* or SSH_* variables (GIT_DIR, GIT_CONFIG_*, GIT_SSH_COMMAND ... change what git does;
+SSH_AUTH_SOCK would hand root's agent to a user). What a step needs on top (GIT_SSH_COMMAND,
+the private agent's socket) it passes as `extra`. git-info alone runs git with the caller's
+environment, for parity with the SDK, minus onboard's secrets: `caller_env`.
+
+A captured child runs in its own process group, so a deadline kills its grandchildren too
+(a hook or fsmonitor that holds stderr open cannot outlive the deadline).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, NamedTuple
+
+DEVNULL = subprocess.DEVNULL
+PIPE = subprocess.PIPE
+Popen = subprocess.Popen
+TimeoutExpired = subprocess.TimeoutExpired
+
+_ALLOWED = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TERM", "NO_COLOR", "TZ",
+    # proxies and CA bundles: what a corporate network needs to reach anything
+    "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+})
+_ALLOWED_PREFIXES = ("LC_", "CI_")  # locale; the compute instance's CI_NAME, CI_LOCAL_UBUNTU_USER, ...
+
+# Variables that hold secrets of onboard's (or that onboard reads a secret from). secrets.py
+# adds the name given to --passphrase-env at run time.
+SECRET_VARIABLES: set[str] = {
+    "ONBOARD_PASSPHRASE", "GH_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN", "BITBUCKET_TOKEN", "GITEA_TOKEN",
+    "BITBUCKET_EMAIL",
+}
+_SECRET_MARKERS = ("TOKEN", "PASSPHRASE", "PASSWORD", "SECRET")
+
+
+def is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return name in SECRET_VARIABLES or (upper.startswith("ONBOARD_") and any(m in upper for m in _SECRET_MARKERS))
+
+
+def clean_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The allowlisted part of `base` (default: this process's environment), plus `extra`."""
+    src = os.environ if base is None else base
+    env = {k: v for k, v in src.items()
+           if (k in _ALLOWED or k.startswith(_ALLOWED_PREFIXES)) and not is_secret_name(k)}
+    env.setdefault("PATH", os.defpath)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def caller_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's whole environment minus onboard's secrets (git-info's parity with the SDK)."""
+    src = os.environ if base is None else base
+    env = {k: v for k, v in src.items() if not is_secret_name(k)}
+    if extra:
+        env.update(extra)
+    return env
+
+
+def which(tool: str) -> str | None:
+    return shutil.which(tool)
+
+
+class Completed(NamedTuple):
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool
+
+    @property
+    def out(self) -> str:
+        return self.stdout.decode(errors="replace")
+
+    @property
+    def err(self) -> str:
+        return self.stderr.decode(errors="replace")
+
+
+def start(argv: Sequence[str], *, extra: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None, stdin: int | IO[bytes] | None = DEVNULL, stdout: int | IO[bytes] | None = PIPE,
+          stderr: int | IO[bytes] | None = PIPE, own_group: bool = True,
+          pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
+    """Start a child. `env` replaces the allowlist (only caller_env() should be given here)."""
+    return subprocess.Popen(list(argv), env=dict(env) if env is not None else clean_env(extra), cwd=cwd,
+                            stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=own_group,
+                            pass_fds=tuple(pass_fds))
+
+
+def finish(p: subprocess.Popen[bytes], *, deadline: float | None, input: bytes | None = None) -> Completed:
+    """Wait until `deadline` (time.monotonic()); past it kill the child's whole group."""
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    try:
+        out, err = p.communicate(input, timeout=timeout)
+        return Completed(p.returncode, out or b"", err or b"", False)
+    except subprocess.TimeoutExpired:
+        kill_group(p)
+        try:  # the group is dead: whatever is left in the pipes comes at once
+            out, err = p.communicate(timeout=2)
+        except subprocess.TimeoutExpired:  # a grandchild that left the group still holds a pipe
+            out, err = b"", b""
+        return Completed(p.returncode if p.returncode is not None else -9, out or b"", err or b"", True)
+
+
+def kill_group(p: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        p.kill()
+
+
+def run(argv: Sequence[str], *, timeout: float | None, extra: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, cwd: Path | None = None, input: bytes | None = None) -> Completed:
+    """Run to the end (or the deadline), capturing both streams; never raises for a missing tool."""
+    try:
+        p = start(argv, extra=extra, env=env, cwd=cwd, stdin=PIPE if input is not None else DEVNULL)
+    except OSError as exc:
+        return Completed(127, b"", f"{argv[0]}: {exc.strerror}".encode(), False)
+    return finish(p, deadline=None if timeout is None else time.monotonic() + timeout, input=input)
+
+
+# -- small questions for the OpenSSH client ---------------------------------------------
+def ssh_effective(host: str, config: Path | None = None, timeout: float = 10) -> dict[str, str]:
+    """`ssh -G host` as a mapping (lower-case keys); empty when ssh cannot say."""
+    if not which("ssh"):
+        return {}
+    argv = ["ssh", "-G", *(["-F", str(config)] if config else []), "--", host]
+    done = run(argv, timeout=timeout)
+    if done.returncode != 0:
+        return {}
+    values: dict[str, str] = {}
+    for line in done.out.splitlines():
+        name, _, value = line.partition(" ")
+        values.setdefault(name, value.strip())
+    return values
+
+
+def hashes_known_hosts() -> bool:
+    """Debian and Ubuntu ship HashKnownHosts yes: follow what ssh would do for this user."""
+    return ssh_effective("github.com").get("hashknownhosts") == "yes"
