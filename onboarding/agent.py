@@ -14,16 +14,14 @@ import contextlib
 import shutil
 import socket
 import struct
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from onboarding import sshrun
+from onboarding import proc as procs
 from onboarding.errors import OnboardError
-from onboarding.instance import Target
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -76,20 +74,15 @@ def _add_identity(sock_path: Path, key: PrivateKeyTypes, comment: str) -> None:
 
 
 @contextlib.contextmanager
-def private_agent(key: PrivateKeyTypes, comment: str, tgt: Target) -> Iterator[Path]:
+def private_agent(key: PrivateKeyTypes, comment: str) -> Iterator[Path]:
     """Yield SSH_AUTH_SOCK of a fresh agent holding `key`; stop it afterwards."""
-    if not shutil.which("ssh-agent"):
+    if not procs.which("ssh-agent"):
         raise OnboardError("ssh-agent is not installed", hint="apt-get install openssh-client")
     directory = Path(tempfile.mkdtemp(prefix="onboard-agent-"))  # 0700 by mkdtemp
     sock = directory / "agent.sock"
-    proc: subprocess.Popen[bytes] | None = None
+    proc: procs.Popen[bytes] | None = None
     try:
-        if tgt.chown:
-            import os
-
-            os.chown(directory, tgt.uid, tgt.gid)  # the agent runs as the user, like their ssh
-        proc = subprocess.Popen(sshrun.as_target(tgt, ["ssh-agent", "-D", "-a", str(sock)]),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = procs.start(["ssh-agent", "-D", "-a", str(sock)], stdout=procs.DEVNULL)
         _wait_for(sock, proc)
         _add_identity(sock, key, comment)
         yield sock
@@ -98,13 +91,13 @@ def private_agent(key: PrivateKeyTypes, comment: str, tgt: Target) -> Iterator[P
             proc.terminate()
             try:
                 proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
+            except procs.TimeoutExpired:
                 proc.kill()
                 proc.wait()
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _wait_for(sock: Path, proc: subprocess.Popen[bytes]) -> None:
+def _wait_for(sock: Path, proc: procs.Popen[bytes]) -> None:
     deadline = time.monotonic() + 10
     while not sock.exists():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -10,14 +10,12 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from onboarding import sshrun
-from onboarding.errors import ConflictError, GitError, UsageError
+from onboarding import proc
+from onboarding.errors import ConflictError, GitError, NetworkError, UsageError
 from onboarding.instance import Target
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
@@ -157,16 +155,33 @@ def _not_wiped(d: Destination) -> Destination:
 
 
 def existing_clone_url(path: Path) -> str | None:
-    """The origin URL when `path` is already a git work tree, else None."""
+    """The origin URL when `path` is already a git work tree, else None (read as its owner: us)."""
     if not (path / ".git").exists():
         return None
-    proc = subprocess.run(["git", "-C", str(path), "config", "--get", "remote.origin.url"],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    return proc.stdout.strip() or None
+    # The file only: no `git config` of the repository's choosing runs (includes stay unread).
+    done = proc.run(["git", "config", "--file", str(path / ".git" / "config"), "--get", "remote.origin.url"],
+                    timeout=30)
+    return done.out.strip() or None
+
+
+def same_repository(existing: str | None, wanted: str) -> bool:
+    """Two URLs name the same repository: scp and ssh:// forms, user, case of host, .git and / aside."""
+    if existing is None:
+        return False
+    try:
+        return _identity(parse_url(existing)) == _identity(parse_url(wanted))
+    except UsageError:
+        return False
+
+
+def _identity(u: RepoUrl) -> tuple[str, int, str]:
+    path = u.path.strip("/")
+    path = path[:-4] if path.endswith(".git") else path
+    return u.host.lower(), u.port, path
 
 
 def check_free(path: Path) -> None:
-    if os.path.lexists(path) and (not path.is_dir() or path.is_symlink() or any(path.iterdir())):
+    if os.path.lexists(path) and (path.is_symlink() or not path.is_dir() or any(path.iterdir())):
         raise ConflictError(f"{path} already exists and is not empty; nothing was changed",
                             hint="choose another --dest, or move that folder away")
 
@@ -178,12 +193,21 @@ class SshOptions:
     known_hosts: Path
     batch: bool
     agent_sock: Path | None = None
+    connect_timeout: float = 10
+
+
+# A server that answers TCP and then says nothing, or stops mid-transfer, must not hang us: ssh
+# gives up after ConnectTimeout while connecting and after 4 unanswered keep-alives (about a
+# minute) later, however large the clone (no total timeout that would kill a big one).
+ALIVE_INTERVAL, ALIVE_COUNT = 15, 4
 
 
 def ssh_argv(o: SshOptions) -> list[str]:
     """ssh with exactly this key, the verified known_hosts, and never a question about hosts."""
     parts = ["ssh", "-i", str(o.key), "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
-             "-o", f"UserKnownHostsFile={o.known_hosts}", "-o", "UpdateHostKeys=no"]
+             "-o", f"UserKnownHostsFile={o.known_hosts}", "-o", "UpdateHostKeys=no",
+             "-o", f"ConnectTimeout={max(1, round(o.connect_timeout))}",
+             "-o", f"ServerAliveInterval={ALIVE_INTERVAL}", "-o", f"ServerAliveCountMax={ALIVE_COUNT}"]
     if o.batch:
         parts += ["-o", "BatchMode=yes"]
     return parts
@@ -193,12 +217,9 @@ def ssh_command(o: SshOptions) -> str:
     return shlex.join(ssh_argv(o))
 
 
-def git_env(o: SshOptions, tgt: Target, base: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in base.items() if not k.startswith("GIT_") or k.startswith("GIT_CONFIG")}
-    env["GIT_SSH_COMMAND"] = ssh_command(o)
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    if tgt.chown:
-        env["HOME"] = str(tgt.home)
+def git_env(o: SshOptions) -> dict[str, str]:
+    """What git gets on top of the allowlist (proc.py drops every GIT_* and SSH_* of the caller)."""
+    env = {"GIT_SSH_COMMAND": ssh_command(o), "GIT_TERMINAL_PROMPT": "0"}
     if o.agent_sock is not None:
         env["SSH_AUTH_SOCK"] = str(o.agent_sock)
     return env
@@ -217,26 +238,44 @@ def git_clone_argv(url: RepoUrl, dest: Path, *, branch: str | None, depth: int |
     return [*argv, "--", url.text, str(dest)]
 
 
-def run_clone(url: RepoUrl, dest: Path, o: SshOptions, tgt: Target, *, branch: str | None,
-              depth: int | None, progress: bool) -> None:
+# ssh's own words for "could not reach the server" (resolve, connect, time out): exit 4, not 6.
+_NETWORK = ("Could not resolve hostname", "Connection refused", "Connection timed out", "Network is unreachable",
+            "No route to host", "Connection reset by peer", "Connection closed by remote host",
+            "Operation timed out", "Name or service not known", "Temporary failure in name resolution",
+            "Timeout, server", "not responding", "kex_exchange_identification", "Connection to .* timed out")
+
+
+def failure(returncode: int, message: str) -> GitError | NetworkError:
+    text = f"git clone failed (exit {returncode})" + (f":\n{message}" if message else "")
+    if any(re.search(n, message) for n in _NETWORK):
+        return NetworkError(text, hint="check the network, a proxy or firewall, and the host name; "
+                            "nothing was cloned, run the same command again when the host is reachable")
+    return GitError(text)
+
+
+def run_clone(url: RepoUrl, dest: Path, o: SshOptions, *, branch: str | None, depth: int | None,
+              progress: bool) -> None:
     """git clone into `dest`; on any failure or interrupt remove what this run created."""
     created = not os.path.lexists(dest)
-    make_parents(dest.parent, tgt)
-    argv = sshrun.as_target(tgt, git_clone_argv(url, dest, branch=branch, depth=depth, progress=progress))
+    make_parents(dest.parent)
+    argv = git_clone_argv(url, dest, branch=branch, depth=depth, progress=progress)
+    # On a terminal git shows its progress there and ssh may ask there: same session, no capture.
+    child = proc.start(argv, extra=git_env(o), stdout=proc.DEVNULL, stderr=None if progress else proc.PIPE,
+                       own_group=not progress)
     try:
-        proc = subprocess.run(argv, env=git_env(o, tgt, os.environ), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.PIPE)
+        done = proc.finish(child, deadline=None)
     except BaseException:
+        proc.kill_group(child) if not progress else child.kill()
+        child.wait()
         _remove(dest, created)
         raise
-    if proc.returncode != 0:
+    if done.returncode != 0:
         _remove(dest, created)
-        message = proc.stderr.decode(errors="replace").strip() if proc.stderr else ""
-        raise GitError(f"git clone failed (exit {proc.returncode})" + (f":\n{message}" if message else ""))
+        raise failure(done.returncode, done.err.strip())
 
 
-def make_parents(path: Path, tgt: Target) -> None:
-    """mkdir -p, giving the folders we create to the target user."""
+def make_parents(path: Path) -> None:
+    """mkdir -p (as the user we act for: their links are theirs to follow)."""
     missing = []
     p = path
     while not os.path.lexists(p):
@@ -244,8 +283,6 @@ def make_parents(path: Path, tgt: Target) -> None:
         p = p.parent
     for d in reversed(missing):
         d.mkdir()
-        if tgt.chown:
-            os.chown(d, tgt.uid, tgt.gid)
 
 
 def _remove(dest: Path, created: bool) -> None:

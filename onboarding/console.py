@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 _STYLES = {"bold": "1", "green": "32", "yellow": "33", "red": "31", "dim": "2", "cyan": "36"}
 
@@ -95,9 +95,29 @@ class Console:
             else:
                 self.out(line)
 
-    # -- machine output ---------------------------------------------------------------
-    def emit_json(self, data: Mapping[str, Any] | Sequence[Any]) -> None:
+    # -- the one document of a run ----------------------------------------------------
+    def _dump(self, data: Mapping[str, Any] | Sequence[Any]) -> None:
+        json.dump(data, self.stdout, indent=2, sort_keys=False)
+        self.stdout.write("\n")
+        self.stdout.flush()
+
+    def render(self, result: Result) -> int:
+        """A command's outcome: with --json its document (exactly one per run); the text was printed."""
         if self.json_mode:
-            json.dump(data, self.stdout, indent=2, sort_keys=False)
-            self.stdout.write("\n")
-            self.stdout.flush()
+            self._dump(result.data)
+        return result.exit_code
+
+    def fail(self, message: str, hint: str | None, exit_code: int, result: Mapping[str, Any] | None = None) -> int:
+        """Any failure: the error on stderr, and with --json the envelope on stdout."""
+        self.error(message, hint)
+        if self.json_mode:
+            self._dump({"ok": False, "error": {"message": message, "hint": hint, "exit_code": exit_code},
+                        "result": dict(result or {})})
+        return exit_code
+
+
+class Result(NamedTuple):
+    """What a command returns: its --json document and its exit code (pipx's OperationResult)."""
+
+    data: Mapping[str, Any] | Sequence[Any]
+    exit_code: int = 0

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from onboarding import known_hosts, sshconfig
+from onboarding import known_hosts, proc, sshconfig
 from onboarding.instance import Target, detect_compute_instance
 from onboarding.providers import Provider
 
@@ -26,8 +25,7 @@ class Check:
 def check_git() -> Check:
     if not shutil.which("git"):
         return Check("git", "fail", "git is not installed", "apt-get install git")
-    out = subprocess.run(["git", "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    return Check("git", "pass", out.stdout.strip())
+    return Check("git", "pass", proc.run(["git", "--version"], timeout=30).out.strip())
 
 
 def _mode(path: Path) -> int:
@@ -101,10 +99,9 @@ def check_ssh_config(path: Path) -> list[Check]:
     if (sshconfig.BEGIN in data) != (sshconfig.END in data):
         out.append(Check("ssh-config-block", "fail", f"{path} has half of onboard's managed block",
                          "remove the lone marker line, then rerun onboard clone"))
-    proc = subprocess.run(["ssh", "-G", "-F", str(path), "github.com"], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL) if shutil.which("ssh") else None
-    if proc is not None and proc.returncode != 0:
-        out.append(Check("ssh-config-syntax", "fail", f"ssh cannot read {path}: {proc.stderr.strip()[:200]}",
+    done = proc.run(["ssh", "-G", "-F", str(path), "github.com"], timeout=30) if shutil.which("ssh") else None
+    if done is not None and done.returncode != 0:
+        out.append(Check("ssh-config-syntax", "fail", f"ssh cannot read {path}: {done.err.strip()[:200]}",
                          f"fix the line ssh names in {path}"))
     if not out:
         out.append(Check("ssh-config", "pass", f"{path} is readable by ssh and private enough"))
@@ -131,17 +128,14 @@ def check_auth(p: Provider, key: Path, kh: Path, timeout: float, agent_sock: Pat
     h = p.canonical
     from onboarding.clone import SshOptions, ssh_argv
 
-    argv = [*ssh_argv(SshOptions(key, kh, batch=True)), "-T", "-o", f"ConnectTimeout={max(1, int(timeout))}",
+    argv = [*ssh_argv(SshOptions(key, kh, batch=True, connect_timeout=timeout)), "-T",
             "-p", str(h.port), f"{p.user}@{h.name}"]
-    try:
-        env = {**os.environ, "SSH_AUTH_SOCK": str(agent_sock)} if agent_sock else None
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 5, stdin=subprocess.DEVNULL,
-                              env=env)
-    except subprocess.TimeoutExpired:
+    done = proc.run(argv, timeout=timeout + 5, extra={"SSH_AUTH_SOCK": str(agent_sock)} if agent_sock else None)
+    if done.timed_out:
         return Check(f"auth:{p.name}", "fail", f"ssh -T {h.pattern} timed out", "check the network")
-    said = (proc.stdout + proc.stderr).strip()
-    if proc.returncode == 0 or any(g in said for g in GREETINGS):
+    said = (done.out + done.err).strip()
+    if done.returncode == 0 or any(g in said for g in GREETINGS):
         greeting = said.splitlines()[0] if said else "ok"
         return Check(f"auth:{p.name}", "pass", f"{h.pattern} accepts the key ({greeting})")
     fix = f"add {key}.pub at {p.add_key_url}" if "Permission denied" in said and p.add_key_url else "see ssh's message"
-    return Check(f"auth:{p.name}", "fail", f"{h.pattern}: {said.splitlines()[-1] if said else proc.returncode}", fix)
+    return Check(f"auth:{p.name}", "fail", f"{h.pattern}: {said.splitlines()[-1] if said else done.returncode}", fix)

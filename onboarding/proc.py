@@ -20,7 +20,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 DEVNULL = subprocess.DEVNULL
 PIPE = subprocess.PIPE
@@ -96,6 +96,14 @@ def start(argv: Sequence[str], *, extra: Mapping[str, str] | None = None, env: M
     return subprocess.Popen(list(argv), env=dict(env) if env is not None else clean_env(extra), cwd=cwd,
                             stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=own_group,
                             pass_fds=tuple(pass_fds))
+
+
+def start_as(account: Any, argv: Sequence[str], *, env: Mapping[str, str],
+             pass_fds: Sequence[int]) -> subprocess.Popen[bytes]:
+    """Start argv as another account (root only): uid, gid and groups set in the child before exec,
+    for good (setreuid also sets the saved uid), with stdin/stdout/stderr inherited."""
+    return subprocess.Popen(list(argv), env=dict(env), user=account.uid, group=account.gid,
+                            extra_groups=list(account.groups), pass_fds=tuple(pass_fds))
 
 
 def finish(p: subprocess.Popen[bytes], *, deadline: float | None, input: bytes | None = None) -> Completed:

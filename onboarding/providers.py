@@ -165,10 +165,13 @@ def builtin() -> dict[str, Provider]:
     return {name: parse_provider(name, raw, "providers.toml") for name, raw in data.items()}
 
 
-def load_file(path: Path) -> dict[str, Any]:
+def load_file(path: Path, raw: bytes | None = None) -> dict[str, Any]:
+    """A --providers-file's tables; `raw`: its bytes when root read them for the user side."""
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        if raw is None:
+            with path.open("rb") as fh:
+                raw = fh.read()
+        data = tomllib.loads(raw.decode())
     except FileNotFoundError:
         raise UsageError(f"providers file not found: {path}") from None
     except OSError as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import shlex
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -135,8 +134,9 @@ def _pump(channel: Any, argv: list[str], env: dict[str, str]) -> None:
     """Connect git-upload-pack's stdin/stdout to the channel until it exits."""
     import os
 
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **env})
+    from onboarding import proc as procs
+
+    proc = procs.start(argv, extra=env, stdin=procs.PIPE, stdout=procs.PIPE, stderr=procs.DEVNULL)
     stdin, stdout = proc.stdin, proc.stdout
     if stdin is None or stdout is None:  # pragma: no cover - PIPE always gives both
         return

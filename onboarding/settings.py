@@ -73,12 +73,16 @@ class Settings(NamedTuple):
     token_file: Path | None = None
     # pinned providers from the team file's [providers.*] tables (raw, validated later)
     team_providers: Mapping[str, Any] = MappingProxyType({})
+    # input files root read for the user side of --user (privilege.py), by absolute path
+    inputs: Mapping[str, bytes] = MappingProxyType({})
 
 
 # Options a team file may not set: they are per-invocation or would be a secret channel.
-_NOT_IN_FILE = {"config", "json", "passphrase_stdin", "path", "team_providers"}
+# A team file never holds a passphrase or a reference to one: one team-wide passphrase defeats its purpose.
+_NOT_IN_FILE = {"config", "json", "passphrase_stdin", "passphrase_file", "passphrase_env", "path", "team_providers",
+                "user", "inputs"}
 # Options that are not read from ONBOARD_*: ONBOARD_CONFIG is allowed, the rest are not.
-_NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path"}
+_NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path", "inputs"}
 _LIST_OPTIONS = {"providers", "repos", "upload"}
 
 
@@ -129,22 +133,38 @@ def env_name(name: str) -> str:
     return "ONBOARD_" + name.upper()
 
 
-def read_team_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+SYSTEM_TEAM_FILE = Path("/etc/onboard/team.toml")
+Files = Mapping[str, bytes]  # inputs root read for the user side (privilege.py), by absolute path
+
+
+def read_input(path: Path, files: Files | None, what: str) -> bytes:
+    """An input file's bytes: as root pre-read it for the user side, else read now."""
+    key = os.path.abspath(path)
+    if files is not None and key in files:
+        return files[key]
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(1 << 20)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def read_team_file(path: Path, files: Files | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ([setup] options, [providers.*] tables) of a team file; unknown keys fail."""
     # Imported here: git-info and --version never read TOML and should not pay for it.
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
+    raw = read_input(path, files, "config file")
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise UsageError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(raw.decode())
+    except UnicodeDecodeError as exc:
         raise UsageError(f"cannot read config file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deeply to be a team file") from None
     unknown = set(data) - {"setup", "providers"}
     if unknown:
         raise UsageError(
@@ -169,19 +189,54 @@ def read_team_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return options, providers
 
 
-def build(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
-    """Merge flags (only those given) over ONBOARD_* over the team file over defaults."""
+def system_team_file(environ: Mapping[str, str]) -> Path:
+    # ONBOARD_SYSTEM_CONFIG moves it (tests; a distribution's own layout); the file must still be root's.
+    return Path(environ.get("ONBOARD_SYSTEM_CONFIG") or SYSTEM_TEAM_FILE)
+
+
+def config_path(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Path | None:
+    config = flags.get("config")
+    if config is None and environ.get("ONBOARD_CONFIG"):
+        config = Path(environ["ONBOARD_CONFIG"]).expanduser()
+    return Path(config) if config is not None else None
+
+
+def _team_values(flags: Mapping[str, Any], env: Mapping[str, str], files: Files | None,
+                 skip_unread: bool) -> dict[str, Any]:
+    """The system team file, then --config over it: lists replaced, [providers.*] merged."""
+    values: dict[str, Any] = {}
+    providers: dict[str, Any] = {}
+    system = system_team_file(env)
+    config = config_path(flags, env)
+    for path in (system, config):
+        if path is None or (path is system and not os.path.lexists(path)):
+            continue
+        if path is system:
+            from onboarding.privilege import refuse_unsafe_system_file
+
+            refuse_unsafe_system_file(path)
+        elif skip_unread and (files is None or os.path.abspath(path) not in files):
+            continue  # root does not read a file the user controls: the user side will
+        options, tables = read_team_file(path, files)
+        values.update(options)
+        for name, table in tables.items():
+            if name in providers:
+                raise UsageError(f"{path}: [providers.{name}] is defined in {system} too",
+                                 hint="define each provider in one file")
+            providers[name] = table
+    if providers:
+        values["team_providers"] = providers
+    if config is not None:
+        values["config"] = config
+    return values
+
+
+def build(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None, *, files: Files | None = None,
+          skip_unread: bool = False) -> Settings:
+    """Merge flags (only those given) over ONBOARD_* over the team files over defaults."""
     env = os.environ if environ is None else environ
     names = list(Settings._fields)
-    values: dict[str, Any] = {}
-    config = flags.get("config")
-    if config is None and env.get("ONBOARD_CONFIG"):
-        config = Path(env["ONBOARD_CONFIG"]).expanduser()
-    if config is not None:
-        options, providers = read_team_file(Path(config))
-        values.update(options)
-        values["team_providers"] = providers
-        values["config"] = Path(config)
+    values = _team_values(flags, env, files, skip_unread)
     for name in names:
         if name in _NOT_IN_ENV or name == "config":
             continue
@@ -191,6 +246,10 @@ def build(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) ->
     for name, value in flags.items():
         if value is not None:
             values[name] = tuple(value) if name in _LIST_OPTIONS else value
+    if files:
+        values["inputs"] = MappingProxyType(dict(files))
+    if values.get("json"):
+        values["non_interactive"] = True  # one JSON document on stdout leaves no room for prompts
     return validate(Settings(**values))
 
 

@@ -1,4 +1,4 @@
-"""The interactive flow: a few questions, then the same steps the unattended run uses."""
+"""The interactive flow: the pipeline's hooks answered by a person, with confirmations between stages."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import socket
 from pathlib import Path
 
 from onboarding import clone as cl
-from onboarding import doctor, keys
+from onboarding import doctor, keys, pipeline
 from onboarding import providers as prov
-from onboarding.commands import common, keygen, setup
-from onboarding.commands.hosts import ensure_trusted
 from onboarding.console import Console
 from onboarding.errors import OnboardError
 from onboarding.instance import Target, default_comment, detect_compute_instance
+from onboarding.pipeline import Run, Summary
+from onboarding.pipeline.stages import show_public_key
 from onboarding.prompts import Prompter
 from onboarding.settings import Settings
 
@@ -34,7 +34,7 @@ def _key_choices(settings: Settings, prompter: Prompter, tgt: Target) -> Setting
         flags="--key-type", default=settings.key_type,
     )
     s = settings._replace(email=email, key_type=key_type)
-    path = common.key_path(s, tgt)
+    path = Run(s, None, prompter.console, prompter, tgt).key_path  # type: ignore[arg-type]
     if os.path.lexists(path) and not s.force:
         reuse = prompter.confirm(f"{path} exists. Reuse it?", flags="--force", default=True)
         if not reuse and prompter.confirm(f"Replace it? (the old pair is kept as {path.name}.bak-<time>)",
@@ -53,7 +53,7 @@ def _providers(settings: Settings, prompter: Prompter, catalogue: dict[str, prov
 
 
 def _paste_instructions(console: Console, key: keys.KeyResult, chosen: list[prov.Provider]) -> None:
-    keygen.show_public_key(console, key, [])
+    show_public_key(console, key, [])
     console.out(COPY_HELP)
     for p in chosen:
         console.out(f"\n{p.title}: open {p.add_key_url}")
@@ -62,7 +62,7 @@ def _paste_instructions(console: Console, key: keys.KeyResult, chosen: list[prov
 
 
 def _auth_test(console: Console, prompter: Prompter, key: keys.KeyResult, chosen: list[prov.Provider],
-               kh: Path, timeout: float, tgt: Target, secret: bytes | None) -> None:
+               kh: Path, timeout: float, secret: bytes | None) -> None:
     while prompter.confirm("Test the connection now (ssh -T)?", flags="--non-interactive", default=True):
         if secret is None:
             results = [doctor.check_auth(p, key.path, kh, timeout) for p in chosen]
@@ -70,7 +70,7 @@ def _auth_test(console: Console, prompter: Prompter, key: keys.KeyResult, chosen
             from onboarding.agent import private_agent
 
             loaded, _ = keys.load_private(key.path, secret)
-            with private_agent(loaded, f"onboard:{key.path}", tgt) as sock:
+            with private_agent(loaded, f"onboard:{key.path}") as sock:
                 results = [doctor.check_auth(p, key.path, kh, timeout, agent_sock=sock) for p in chosen]
         for r in results:
             (console.ok if r.status == "pass" else console.warn)(f"{r.detail}" + (f" — {r.fix}" if r.fix else ""))
@@ -78,22 +78,21 @@ def _auth_test(console: Console, prompter: Prompter, key: keys.KeyResult, chosen
             return
 
 
-def _offer_upload(settings: Settings, console: Console, prompter: Prompter, tgt: Target, key: keys.KeyResult,
-                  chosen: list[prov.Provider]) -> list[str]:
+def _offer_upload(r: Run, key: keys.KeyResult, chosen: list[prov.Provider]) -> list[str]:
     """With a token in the environment, offer to register the key through the API instead of pasting."""
     from onboarding import upload as up
-    from onboarding.commands.keys import upload_all
+    from onboarding.pipeline.upload import upload_all
 
     done = []
     for p in chosen:
-        names = [v for v in up.TOKEN_ENV.get(p.name, ()) if os.environ.get(v)]
-        if not names or not prompter.confirm(f"{names[0]} is set: register the key with {p.title} now?",
-                                             flags="--upload", default=True):
+        names = [v for v in up.TOKEN_ENV.get(p.name, ()) if r.secrets.has_variable(v)]
+        if not names or not r.prompter.confirm(f"{names[0]} is set: register the key with {p.title} now?",
+                                               flags="--upload", default=True):
             continue
         try:
-            done += [r.status for r in upload_all(settings, console, tgt, key.public_line, [p.name])]
+            done += [x.status for x in upload_all(r, key.public_line, [p.name])]
         except OnboardError as exc:
-            console.warn(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "; paste it by hand instead")
+            r.console.warn(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "; paste it by hand instead")
     return done
 
 
@@ -126,33 +125,42 @@ def _repos(settings: Settings, prompter: Prompter, console: Console, tgt: Target
     return settings._replace(repos=tuple(repos), target=target)
 
 
-def run_wizard(settings: Settings, console: Console, prompter: Prompter) -> int:
-    tgt = common.target(settings)
-    catalogue = common.providers(settings)
-    ci = detect_compute_instance(tgt.home)
-    console.step(f"Setting up Git over SSH for {tgt.name} on {ci.name if ci else socket.gethostname()}")
-    if ci:
-        console.info(f"This is an Azure ML compute instance: keys go to {tgt.ssh_dir} (kept across stop/start), "
-                     f"shared clones to {tgt.home / 'cloudfiles/code/Users'}.")
-    settings = _key_choices(settings, prompter, tgt)
-    secret = keygen.ask_passphrase(settings, prompter, tgt)
-    summary = setup.Summary()
-    summary.key = keygen.ensure(settings, console, tgt, secret)
-    chosen = _providers(settings, prompter, catalogue)
-    summary.providers = [p.name for p in chosen]
-    _paste_instructions(console, summary.key, chosen)
-    summary.uploads = _offer_upload(settings, console, prompter, tgt, summary.key, chosen)
-    if len(summary.uploads) < len(chosen):
-        prompter.confirm("Press enter once the key is added (or to go on and add it later).", flags="-y",
-                         default=True)
-    merged = ensure_trusted(settings, console, tgt, chosen)
-    kh = common.known_hosts_path(settings, tgt)
-    summary.known_hosts, summary.known_hosts_added = str(kh), len(merged.added)
-    summary.known_hosts_removed = len(merged.removed)
-    _auth_test(console, prompter, summary.key, chosen, kh, settings.timeout, tgt, secret)
-    settings = _repos(settings, prompter, console, tgt)
-    failures = setup.clone_all(settings, console, prompter, tgt, catalogue, secret, summary)
-    setup.print_summary(console, summary)
-    if failures:
-        raise failures[0]
-    return 0
+class Wizard(pipeline.Hooks):
+    """The pipeline's questions, asked on the terminal."""
+
+    def __init__(self, r: Run) -> None:
+        self.r = r
+
+    def before_key(self, r: Run) -> Run:
+        tgt, console = r.target, r.console
+        ci = detect_compute_instance(tgt.home)
+        console.step(f"Setting up Git over SSH for {tgt.name} on {ci.name if ci else socket.gethostname()}")
+        if ci:
+            console.info(f"This is an Azure ML compute instance: keys go to {tgt.ssh_dir} (kept across stop/start), "
+                         f"shared clones to {tgt.home / 'cloudfiles/code/Users'}.")
+        return Run(_key_choices(r.settings, r.prompter, tgt), r.secrets, console, r.prompter, tgt)
+
+    def providers(self, r: Run, key: keys.KeyResult) -> tuple[Run, list[prov.Provider]]:
+        return r, _providers(r.settings, r.prompter, r.catalogue)
+
+    def show_key(self, r: Run, key: keys.KeyResult, chosen: list[prov.Provider]) -> bool:
+        _paste_instructions(r.console, key, chosen)
+        return False
+
+    def upload(self, r: Run, key: keys.KeyResult, chosen: list[prov.Provider]) -> list[str]:
+        self.chosen = chosen
+        return _offer_upload(r, key, chosen)
+
+    def key_added(self, r: Run, summary: Summary) -> None:
+        if len(summary.uploads) < len(self.chosen):
+            r.prompter.confirm("Press enter once the key is added (or to go on and add it later).", flags="-y",
+                               default=True)
+
+    def after_hosts(self, r: Run, summary: Summary) -> None:
+        if summary.key is None:
+            return
+        _auth_test(r.console, r.prompter, summary.key, self.chosen, r.known_hosts, r.settings.timeout,
+                   r.secrets.passphrase)
+
+    def before_clone(self, r: Run) -> Run:
+        return Run(_repos(r.settings, r.prompter, r.console, r.target), r.secrets, r.console, r.prompter, r.target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from onboarding.instance import detect_compute_instance, resolve_target
@@ -22,7 +23,7 @@ def test_ci_name_with_the_local_user_or_the_share(tmp_path: Path) -> None:
 
 def test_target_is_the_current_user_with_home_from_home(home: Path) -> None:
     t = resolve_target(None)
-    assert t.home == home and t.ssh_dir == home / ".ssh" and t.owner() is None
+    assert t.home == home and t.ssh_dir == home / ".ssh" and t.uid == os.geteuid()
 
 
 def test_doctor_checks_the_share_only_on_a_compute_instance(home: Path) -> None:

@@ -6,9 +6,10 @@ from dataclasses import asdict
 
 from onboarding import doctor
 from onboarding import providers as prov
-from onboarding.commands import common
-from onboarding.console import Console
+from onboarding.console import Console, Result
 from onboarding.errors import OnboardError
+from onboarding.pipeline import Run
+from onboarding.secrets import Secrets
 from onboarding.settings import Settings
 
 MARK = {"pass": ("ok", "green"), "warn": ("!!", "yellow"), "fail": ("XX", "red")}
@@ -18,12 +19,10 @@ class DoctorFailed(OnboardError):
     """At least one check failed (exit 1); the checks themselves were printed."""
 
 
-def run(settings: Settings, console: Console) -> int:
-    tgt = common.target(settings)
-    catalogue = common.providers(settings)
-    chosen = prov.select(catalogue, settings.providers or tuple(catalogue))
-    key = common.key_path(settings, tgt)
-    kh = common.known_hosts_path(settings, tgt)
+def run(settings: Settings, secrets: Secrets, console: Console) -> Result:
+    r = Run.start(settings, secrets, console)
+    chosen = prov.select(r.catalogue, settings.providers or tuple(r.catalogue))
+    key, kh, tgt = r.key_path, r.known_hosts, r.target
     checks = [doctor.check_git(), *doctor.check_key(key, tgt), *doctor.check_known_hosts(kh, chosen),
               *doctor.check_ssh_config(tgt.ssh_dir / "config"), *doctor.check_cloudfiles(tgt)]
     if settings.auth_test:
@@ -34,7 +33,8 @@ def run(settings: Settings, console: Console) -> int:
         if c.fix and c.status != "pass":
             console.out(f"   {'':24} fix: {c.fix}")
     failed = [c for c in checks if c.status == "fail"]
-    console.emit_json({"ok": not failed, "checks": [asdict(c) for c in checks]})
+    data = {"ok": not failed, "checks": [asdict(c) for c in checks]}
     if failed:
-        raise DoctorFailed(f"{len(failed)} of {len(checks)} checks failed", hint="apply the fixes shown above")
-    return 0
+        raise DoctorFailed(f"{len(failed)} of {len(checks)} checks failed", hint="apply the fixes shown above",
+                           result=data)
+    return Result(data)

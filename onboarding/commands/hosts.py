@@ -2,65 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from onboarding import hostkeys, known_hosts, sshrun
 from onboarding import providers as prov
-from onboarding.commands import common
-from onboarding.console import Console
-from onboarding.instance import Target
+from onboarding.console import Console, Result
+from onboarding.pipeline import Run
+from onboarding.pipeline.stages import ensure_trusted
+from onboarding.secrets import Secrets
 from onboarding.settings import Settings
 
 
-def ensure_trusted(settings: Settings, console: Console, tgt: Target,
-                   chosen: Sequence[prov.Provider]) -> known_hosts.MergeResult:
-    """Verify `chosen` (or take the pins as they are with --offline), then merge known_hosts."""
-    names = ", ".join(p.name for p in chosen)
-    if settings.offline:
-        console.step(f"Writing pinned host keys for {names} (offline: not probing)")
-    else:
-        console.step(f"Checking the live host keys of {names} against the pins")
-    pins, verdicts, unreachable = hostkeys.verify(chosen, offline=settings.offline, timeout=settings.timeout)
-    for v in verdicts:
-        console.ok(f"{v.host.pattern}: {len(v.accepted)} key(s) match the pins of {v.provider.name}")
-    for err in unreachable:
-        console.warn(f"{err.message}; its provider's main host verified, so its pinned keys are written for it too")
-    revoked = {fp for p in chosen for fp in p.revoked}
-    path = common.known_hosts_path(settings, tgt)
-    asked: list[bool] = []
-
-    def hashed() -> bool:  # only when a line is to be added: it costs an `ssh -G`
-        asked.append(settings.hash if settings.hash is not None else sshrun.hashes_known_hosts(tgt))
-        return asked[0]
-
-    if not path.parent.exists():
-        from onboarding import fsutil
-
-        fsutil.ensure_private_dir(path.parent, tgt.owner())
-    result = known_hosts.update(path, pins, revoked, hashed=hashed, owner=tgt.owner())
-    for line in result.removed:
-        console.info(f"removed from {path}: {line} (revoked or not the provider's key)")
-    if result.added:
-        console.ok(f"{path}: added {len(result.added)} pinned key line(s)" + (" (hashed)" if any(asked) else ""))
-    elif not result.removed:
-        console.ok(f"{path} already trusts exactly the pinned keys")
-    return result
-
-
-def verify_cmd(settings: Settings, console: Console) -> int:
-    tgt = common.target(settings)
-    catalogue = common.providers(settings)
-    chosen = prov.select(catalogue, settings.providers or tuple(catalogue))
-    result = ensure_trusted(settings, console, tgt, chosen)
-    console.emit_json({
-        "known_hosts": str(common.known_hosts_path(settings, tgt)),
+def verify_cmd(settings: Settings, console: Console) -> Result:
+    r = Run.start(settings, Secrets(), console)
+    chosen = prov.select(r.catalogue, settings.providers or tuple(r.catalogue))
+    result = ensure_trusted(r, chosen)
+    return Result({
+        "known_hosts": str(r.known_hosts),
         "providers": [p.name for p in chosen],
         "offline": settings.offline,
         "added": list(result.added),
         "removed": list(result.removed),
     })
-    return 0
 
 
 def _row(p: prov.Provider) -> dict[str, Any]:
@@ -77,8 +39,8 @@ def _row(p: prov.Provider) -> dict[str, Any]:
     }
 
 
-def list_cmd(settings: Settings, console: Console) -> int:
-    catalogue = common.providers(settings)
+def list_cmd(settings: Settings, console: Console) -> Result:
+    catalogue = Run.start(settings, Secrets(), console).catalogue
     rows = [("PROVIDER", "HOSTS", "TYPE", "FINGERPRINT")]
     for p in catalogue.values():
         hosts = ",".join(h.pattern for h in p.hosts)
@@ -91,5 +53,4 @@ def list_cmd(settings: Settings, console: Console) -> int:
     console.out()
     for p in catalogue.values():
         console.out(f"{p.name}: source {p.docs_url or p.source}")
-    console.emit_json({"providers": [_row(p) for p in catalogue.values()]})
-    return 0
+    return Result({"providers": [_row(p) for p in catalogue.values()]})

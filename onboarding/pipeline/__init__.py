@@ -1,0 +1,40 @@
+"""setup's stages in order, the only place that sequences them: key -> show/upload -> hosts ->
+git identity -> clone -> summary.
+
+The unattended run, the wizard and the demo all call `run`; they differ only in their
+`Hooks` (the wizard asks and confirms between stages; the unattended run takes every
+answer from Settings; the demo is the unattended run against the sandbox).
+"""
+
+from __future__ import annotations
+
+from onboarding.pipeline.context import Run, Summary
+from onboarding.pipeline.hooks import Hooks
+from onboarding.pipeline.stages import clone_all, ensure_key, ensure_trusted, print_summary, show_public_key
+
+__all__ = ["Hooks", "Run", "Summary", "run"]
+
+
+def run(r: Run, hooks: Hooks) -> Summary:
+    """The whole setup; raises the first clone failure (with the summary as its result)."""
+    summary = Summary()
+    r = hooks.before_key(r)
+    r = r.with_passphrase(r.passphrase_for_key())
+    summary.key = ensure_key(r, r.secrets.passphrase)
+    r, chosen = hooks.providers(r, summary.key)
+    summary.providers = [p.name for p in chosen]
+    if hooks.show_key(r, summary.key, chosen):
+        show_public_key(r.console, summary.key, chosen)
+    summary.uploads = hooks.upload(r, summary.key, chosen)
+    hooks.key_added(r, summary)
+    merged = ensure_trusted(r, chosen)
+    summary.record_hosts(r, merged)
+    hooks.after_hosts(r, summary)
+    r = hooks.before_clone(r)
+    failures = clone_all(r, summary)
+    # "add the key" is only news when no clone has shown that the key works
+    print_summary(r.console, summary, next_steps=hooks.next_steps and not summary.clones)
+    if failures:
+        failures[0].result = summary.as_json()
+        raise failures[0]
+    return summary

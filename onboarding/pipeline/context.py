@@ -1,0 +1,111 @@
+"""What one run works with (settings, secrets, terminal, target account, pinned providers) and
+what it did (the summary every front end prints and --json returns)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from onboarding import keys
+from onboarding import providers as prov
+from onboarding.console import Console
+from onboarding.instance import Target, resolve_target
+from onboarding.known_hosts import MergeResult
+from onboarding.prompts import Prompter
+from onboarding.secrets import PASSPHRASE_FLAGS, Secrets
+from onboarding.settings import Settings
+
+
+@dataclass(frozen=True)
+class Run:
+    settings: Settings
+    secrets: Secrets
+    console: Console
+    prompter: Prompter
+    target: Target
+
+    @classmethod
+    def start(cls, settings: Settings, secrets: Secrets, console: Console) -> Run:
+        return cls(settings, secrets, console, Prompter(console, non_interactive=settings.non_interactive),
+                   resolve_target(None))
+
+    def with_settings(self, **changes: Any) -> Run:
+        return replace(self, settings=self.settings._replace(**changes))
+
+    def with_passphrase(self, passphrase: bytes | None) -> Run:
+        if passphrase is None or passphrase == self.secrets.passphrase:
+            return self
+        return replace(self, secrets=Secrets(passphrase, self.secrets.variables))
+
+    @functools.cached_property
+    def catalogue(self) -> dict[str, prov.Provider]:
+        s = self.settings
+        extra = []
+        if s.team_providers:
+            extra.append((str(s.config or "team file"), s.team_providers))
+        if s.providers_file is not None:
+            path = s.providers_file.expanduser()
+            extra.append((str(s.providers_file), prov.load_file(path, s.inputs.get(os.path.abspath(path)))))
+        return prov.load_all(extra)
+
+    @property
+    def key_path(self) -> Path:
+        if self.settings.key_file is not None:
+            path = self.settings.key_file.expanduser()
+            return path if path.is_absolute() else Path.cwd() / path
+        return self.target.ssh_dir / keys.DEFAULT_NAMES[self.settings.key_type]
+
+    @property
+    def known_hosts(self) -> Path:
+        kh = self.settings.known_hosts
+        return kh.expanduser() if kh else self.target.ssh_dir / "known_hosts"
+
+    @property
+    def key_exists(self) -> bool:
+        return os.path.lexists(self.key_path) and not self.settings.force
+
+    def needs_passphrase(self) -> bool:
+        """The one answer to "does this run need a passphrase?": a new key (unless --no-passphrase),
+        or an existing key that has one."""
+        if self.settings.no_passphrase and not self.key_exists:
+            return False
+        return not self.key_exists or keys.is_encrypted(self.key_path)
+
+    def passphrase_for_key(self) -> bytes | None:
+        """Given, else asked (once for an existing key, twice for a new one), else refused."""
+        given = self.secrets.passphrase
+        if given is not None or not self.needs_passphrase():
+            return given
+        if self.key_exists:
+            return self.prompter.password("Passphrase of your existing key:", flags=PASSPHRASE_FLAGS).encode()
+        return self.prompter.new_passphrase(flags=PASSPHRASE_FLAGS)
+
+
+@dataclass
+class Summary:
+    key: keys.KeyResult | None = None
+    providers: list[str] = field(default_factory=list)
+    known_hosts: str = ""
+    known_hosts_added: int = 0
+    known_hosts_removed: int = 0
+    clones: list[Any] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)
+
+    def record_hosts(self, r: Run, merged: MergeResult) -> None:
+        self.known_hosts = str(r.known_hosts)
+        self.known_hosts_added, self.known_hosts_removed = len(merged.added), len(merged.removed)
+
+    def as_json(self) -> dict[str, Any]:
+        from onboarding.pipeline.stages import key_json
+
+        return {
+            "key": key_json(self.key) if self.key else None,
+            "providers": self.providers,
+            "known_hosts": {"path": self.known_hosts, "added": self.known_hosts_added,
+                            "removed": self.known_hosts_removed},
+            "clones": [c.as_json() for c in self.clones],
+            "uploads": self.uploads,
+        }

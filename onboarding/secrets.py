@@ -1,0 +1,141 @@
+"""The passphrase and the API tokens: read once from their source, held in one object.
+
+Nobody else reads a passphrase source or a token variable. `Secrets` is built once per
+run (on the root side of `--user`, from what root may read, then handed to the user side
+over a pipe) and passed explicitly to whoever needs a value. The process that holds a
+secret makes itself non-dumpable: no core file, no ptrace by the same uid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Mapping
+
+from onboarding.errors import UsageError
+from onboarding.settings import Settings
+
+# The names of the flags that answer the passphrase question, not a secret.
+PASSPHRASE_FLAGS = "--passphrase-file FILE, --passphrase-stdin, --passphrase-env VAR, ONBOARD_PASSPHRASE, or --no-passphrase"  # noqa: S105, E501
+PASSPHRASE_VARIABLE = "ONBOARD_PASSPHRASE"  # noqa: S105 - the variable's name
+
+
+def non_dumpable() -> None:
+    """No core file and no same-uid ptrace while a secret is in memory (prctl PR_SET_DUMPABLE 0)."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
+def _strip(data: bytes) -> bytes:
+    # One trailing newline is the file's, not the passphrase's (echo pw > file).
+    data = data[:-1] if data.endswith(b"\n") else data
+    return data[:-1] if data.endswith(b"\r") else data
+
+
+def passphrase_source(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """Which source answers the passphrase question ('file', 'stdin', 'env:VAR'), checked for conflicts."""
+    sources = [name for name, given in (
+        ("--passphrase-file", settings.passphrase_file is not None),
+        ("--passphrase-stdin", settings.passphrase_stdin),
+        ("--passphrase-env", settings.passphrase_env is not None),
+    ) if given]
+    if len(sources) > 1:
+        raise UsageError(f"choose one passphrase source, not {' and '.join(sources)}")
+    if sources and settings.no_passphrase:
+        raise UsageError(f"--no-passphrase contradicts {sources[0]}")
+    if settings.passphrase_file is not None:
+        return "file"
+    if settings.passphrase_stdin:
+        return "stdin"
+    if settings.passphrase_env is not None:
+        return f"env:{settings.passphrase_env}"
+    if not settings.no_passphrase and PASSPHRASE_VARIABLE in environ:
+        return f"env:{PASSPHRASE_VARIABLE}"
+    return None
+
+
+class Secrets:
+    """What this run holds: the passphrase (None: no source given) and the secret variables."""
+
+    def __init__(self, passphrase: bytes | None = None, variables: Mapping[str, str] | None = None) -> None:
+        if passphrase is not None and not passphrase:
+            raise UsageError("the passphrase given is empty", hint="pass --no-passphrase for a key without one")
+        self.passphrase = passphrase
+        self.variables = dict(variables or {})
+        if passphrase is not None or self.variables:
+            non_dumpable()
+
+    def __repr__(self) -> str:  # never the values, whatever prints us
+        return f"Secrets(passphrase={'<set>' if self.passphrase else None}, variables={sorted(self.variables)})"
+
+    def token_from(self, names: tuple[str, ...]) -> str | None:
+        return next((self.variables[n].strip() for n in names if self.variables.get(n, "").strip()), None)
+
+    def has_variable(self, name: str) -> bool:
+        return bool(self.variables.get(name, "").strip())
+
+
+def secret_variables(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """The caller's variables that hold secrets (tokens, ONBOARD_PASSPHRASE, --passphrase-env's)."""
+    from onboarding import proc
+
+    if settings.passphrase_env:
+        proc.SECRET_VARIABLES.add(settings.passphrase_env)
+    return {k: v for k, v in environ.items() if proc.is_secret_name(k)}
+
+
+def load(settings: Settings, environ: Mapping[str, str], *, stdin: Callable[[], bytes],
+         files: Mapping[str, bytes] | None = None, fallback: bool = True,
+         preset: bytes | None = None) -> tuple[Secrets, bool]:
+    """Read every secret once. `files`: inputs pre-read by root; without `fallback` (the root
+    side) a file not among them is left for the user side: then `deferred` is True."""
+    from onboarding.settings import read_input
+
+    variables = secret_variables(settings, environ)
+    source = passphrase_source(settings, environ)
+    data: bytes | None = preset
+    deferred = False
+    path = settings.passphrase_file
+    if data is not None or source is None:
+        pass
+    elif source == "file" and path is not None:
+        if fallback or (files is not None and os.path.abspath(path) in files):
+            data = _strip(read_input(path.expanduser(), files, "--passphrase-file"))
+        else:
+            deferred = True
+    elif source == "stdin":
+        data = _strip(stdin())
+    elif source.startswith("env:"):
+        name = source[4:]
+        if name not in environ:
+            raise UsageError(f"--passphrase-env {name}: that variable is not set")
+        data = _strip(environ[name].encode())
+    return Secrets(data, variables), deferred
+
+
+def from_handoff(passphrase: bytes | None, variables: Mapping[str, str]) -> Secrets:
+    return Secrets(passphrase, variables)
+
+
+def stdin_reader() -> Callable[[], bytes]:
+    """Standard input can be read once: the first call reads it, later calls get the same bytes."""
+    cache: list[bytes] = []
+
+    def read() -> bytes:
+        if not cache:
+            cache.append(sys.stdin.buffer.read(1 << 16))
+        return cache[0]
+
+    return read
+
+
+def environ() -> Mapping[str, str]:
+    return os.environ
