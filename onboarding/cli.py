@@ -295,15 +295,29 @@ def main(argv: Sequence[str] | None = None, handoff: Mapping[str, Any] | None = 
 
 
 def _run(ns: argparse.Namespace, console: Console, handoff: Mapping[str, Any] | None, argv: list[str]) -> int:
-    from onboarding import privilege
+    from onboarding import settings as settings_mod
 
     flags = _flags(ns)
-    if handoff is None:
+    name = ns.command + (f" {ns.action}" if getattr(ns, "action", None) else "")
+    if handoff is not None:
+        from onboarding import privilege
+
+        settings, secrets = privilege.load(flags, handoff)
+    elif flags.get("user") or os.environ.get("ONBOARD_USER"):
+        from onboarding import privilege
+
         switch = privilege.switch_for(flags)
         if switch is not None:
             return privilege.hand_over(switch, flags, argv, console)
-    settings, secrets = privilege.load(flags, handoff)
-    name = ns.command + (f" {ns.action}" if getattr(ns, "action", None) else "")
+    if handoff is None and name == "git-info":  # reads no team file and holds no secret: it must start fast
+        from onboarding.commands import gitinfo
+
+        return console.render(gitinfo.run(settings_mod.build(flags, os.environ, team_files=False), console))
+    if handoff is None:
+        from onboarding import secrets as sec
+
+        settings = settings_mod.build(flags, os.environ)
+        secrets, _ = sec.load(settings, os.environ, stdin=sec.stdin_reader())
     return console.render(dispatch(name, settings, secrets, console))
 
 

@@ -6,11 +6,13 @@ progress, warnings and errors, so `onboard ... --json | jq` and `$(onboard ...)`
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, TextIO
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, TextIO
 
 _STYLES = {"bold": "1", "green": "32", "yellow": "33", "red": "31", "dim": "2", "cyan": "36"}
 
@@ -97,6 +99,8 @@ class Console:
 
     # -- the one document of a run ----------------------------------------------------
     def _dump(self, data: Mapping[str, Any] | Sequence[Any]) -> None:
+        import json
+
         json.dump(data, self.stdout, indent=2, sort_keys=False)
         self.stdout.write("\n")
         self.stdout.flush()
@@ -116,8 +120,11 @@ class Console:
         return exit_code
 
 
-class Result(NamedTuple):
+class Result:
     """What a command returns: its --json document and its exit code (pipx's OperationResult)."""
 
-    data: Mapping[str, Any] | Sequence[Any]
-    exit_code: int = 0
+    __slots__ = ("data", "exit_code")
+
+    def __init__(self, data: Mapping[str, Any] | Sequence[Any], exit_code: int = 0) -> None:
+        self.data = data
+        self.exit_code = exit_code

@@ -232,11 +232,11 @@ def _team_values(flags: Mapping[str, Any], env: Mapping[str, str], files: Files 
 
 
 def build(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None, *, files: Files | None = None,
-          skip_unread: bool = False) -> Settings:
+          skip_unread: bool = False, team_files: bool = True) -> Settings:
     """Merge flags (only those given) over ONBOARD_* over the team files over defaults."""
     env = os.environ if environ is None else environ
     names = list(Settings._fields)
-    values = _team_values(flags, env, files, skip_unread)
+    values = _team_values(flags, env, files, skip_unread) if team_files else {}
     for name in names:
         if name in _NOT_IN_ENV or name == "config":
             continue
