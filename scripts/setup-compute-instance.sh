@@ -21,6 +21,8 @@
 # --user NAME              the member's account (default: $CI_LOCAL_UBUNTU_USER, else azureuser)
 # --offline                a run that must not need the network: host keys are written from the
 #                          pins without probing, and a network failure (exit 4) is not fatal
+# --providers LIST         providers whose host keys to pin, comma-separated (default: the team
+#                          file's [setup] providers, else every built-in one)
 # --extras LIST            pip extras of onboarding, e.g. azure (Key Vault references)
 # --python PATH            the Python (>= 3.10) for the venv (default: found, see find_python)
 # --prefix DIR             the venv (default /opt/onboard); --link-dir DIR: where the `onboard`
@@ -42,13 +44,14 @@ die() { echo "setup-compute-instance: $*" >&2; exit 2; }
 
 source_spec="" team_file="" user="${CI_LOCAL_UBUNTU_USER:-azureuser}" offline=0 extras=""
 python="" prefix=/opt/onboard link_dir=/usr/local/bin system_dir=/etc/onboard venv="" setup_args=() run_setup=0
-dry_run=0
+dry_run=0 providers=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --source) source_spec="${2:?--source needs a value}"; shift 2 ;;
     --team-file) team_file="${2:?--team-file needs a value}"; shift 2 ;;
     --user) user="${2:?--user needs a value}"; shift 2 ;;
     --offline) offline=1; shift ;;
+    --providers) providers="${2:?--providers needs a value}"; shift 2 ;;
     --extras) extras="${2:?--extras needs a value}"; shift 2 ;;
     --python) python="${2:?--python needs a value}"; shift 2 ;;
     --prefix) prefix="${2:?--prefix needs a value}"; shift 2 ;;
@@ -184,6 +187,8 @@ outcome() {  # $1 what, $2 exit code of onboard; sets status
 }
 
 hosts_args=(hosts verify --user "$user" "${config_args[@]}")
+# shellcheck disable=SC2206 # a comma-separated list of plain names, split on purpose
+[ -z "$providers" ] || { IFS=', ' read -r -a names <<< "$providers"; hosts_args+=("${names[@]}"); }
 [ "$offline" = 0 ] || hosts_args+=(--offline)
 rc=0; "$onboard" "${hosts_args[@]}" || rc=$?
 outcome "hosts verify" "$rc"

@@ -15,12 +15,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import tomllib
 import zipfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -92,7 +92,7 @@ def own_wheel(repo: Path, project: dict[str, Any], out: Path) -> Path:
     """A py3-none-any wheel of the package in `repo`: its files, METADATA with the extras, the scripts."""
     name, version = project["name"], project["version"]
     info = f"{name}-{version}.dist-info"
-    meta = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
             f"Requires-Python: {project.get('requires-python', '>=3')}"]
     meta += [f"Requires-Dist: {d}" for d in project["dependencies"]]
     for extra, deps in project.get("optional-dependencies", {}).items():
