@@ -45,6 +45,13 @@ def _global(p: argparse.ArgumentParser) -> None:
     g.add_argument("-v", "--verbose", action="store_true", default=S, help="say more")
 
 
+def _keyvault_options(g: Any) -> None:
+    g.add_argument("--keyvault-client-id", metavar="ID", default=S,
+                   help="client id of a user-assigned managed identity for Key Vault")
+    g.add_argument("--keyvault-timeout", type=float, metavar="S", default=S,
+                   help="total seconds for each Key Vault read (default 20)")
+
+
 def _key_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("key options")
     g.add_argument("--email", metavar="TEXT", default=S, help="key comment (default: user@host)")
@@ -61,6 +68,10 @@ def _key_options(p: argparse.ArgumentParser) -> None:
                    help="read the passphrase from standard input")
     g.add_argument("--passphrase-env", metavar="VAR", default=S,
                    help="read the passphrase from environment variable VAR")
+    g.add_argument("--passphrase-keyvault", metavar="REF", default=S,
+                   help="read the passphrase from Azure Key Vault: VAULT/NAME or https://HOST/secrets/NAME "
+                   "(the instance's managed identity; needs onboarding[azure])")
+    _keyvault_options(g)
     g.add_argument("--no-passphrase", action="store_true", default=S,
                    help="create a key without a passphrase (only when asked for)")
     g.add_argument("--force", action="store_true", default=S,
@@ -101,6 +112,8 @@ def _upload_options(p: argparse.ArgumentParser) -> None:
                    help="GitHub API (default https://api.github.com; Enterprise: https://HOST/api/v3)")
     g.add_argument("--gitlab-url", metavar="URL", default=S, help="GitLab address (default https://gitlab.com)")
     g.add_argument("--token-file", type=Path, metavar="FILE", default=S, help="read the API token from FILE")
+    g.add_argument("--token-keyvault", action="append", metavar="PROVIDER=REF", default=S,
+                   help="read PROVIDER's token from Azure Key Vault (repeatable), e.g. github=myvault/gh-token")
 
 
 def _providers_option(p: argparse.ArgumentParser) -> None:
@@ -127,7 +140,7 @@ def _keygen(p: argparse.ArgumentParser) -> None:
 
 
 def _hosts(p: argparse.ArgumentParser) -> None:
-    hsub = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    hsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     v = hsub.add_parser("verify", help="probe providers and merge their pinned keys into known_hosts")
     _global(v)
     _host_options(v)
@@ -162,7 +175,7 @@ def _doctor(p: argparse.ArgumentParser) -> None:
 
 
 def _keys(p: argparse.ArgumentParser) -> None:
-    ksub = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    ksub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     up = ksub.add_parser("upload", help="register the public key with GitHub and/or GitLab through their APIs")
     _global(up)
     up.add_argument("upload", nargs="*", metavar="PROVIDER", default=None, help="github, gitlab (default: both)")
@@ -251,6 +264,9 @@ def _flags(ns: argparse.Namespace) -> dict[str, Any]:
     flags = dict(vars(ns))
     flags.pop("command", None)
     flags.pop("action", None)
+    for positional in ("providers", "upload"):  # `hosts verify` with no name: the team file's list applies
+        if flags.get(positional) == []:
+            del flags[positional]
     if "url" in flags:
         flags["repos"] = [flags.pop("url")]
     return flags
@@ -267,9 +283,12 @@ def _json_requested(argv: Sequence[str]) -> bool:
     return "--json" in argv or os.environ.get("ONBOARD_JSON", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def main(argv: Sequence[str] | None = None, handoff: Mapping[str, Any] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, handoff: Mapping[str, Any] | None = None,
+         console: Console | None = None) -> int:
+    """`console`: the terminal, injected by in-process tests (httpie's MockEnvironment)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    console = Console(json_mode=_json_requested(args))
+    console = console or Console()
+    console.json_mode = console.json_mode or _json_requested(args)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:

@@ -231,7 +231,7 @@ def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], cons
     held, _deferred = sec.load(settings, environ, stdin=sec.stdin_reader(), files=files, fallback=False)
     onboard_env = {k: v for k, v in environ.items() if k.startswith("ONBOARD_") and not proc.is_secret_name(k)}
     payload = {"uid": acct.uid, "environ": onboard_env, "variables": held.variables,
-               "passphrase": held.passphrase, "files": files}
+               "passphrase": held.passphrase, "tokens": held.tokens, "files": files}
     console.detail(f"running as {acct.name} (uid {acct.uid}); root read: {', '.join(files) or 'nothing'}")
     return become(acct, argv, payload)
 
@@ -251,5 +251,5 @@ def load(flags: Mapping[str, Any], handoff: Mapping[str, Any] | None) -> tuple[A
     settings = settings_mod.build(flags, environ, files=files)
     variables = dict(handoff.get("variables", {}))
     held, _ = sec.load(settings, {**environ, **variables}, stdin=lambda: b"", files=files,
-                       preset=decode_bytes(handoff.get("passphrase")))
+                       preset=decode_bytes(handoff.get("passphrase")), preset_tokens=dict(handoff.get("tokens", {})))
     return settings, held

@@ -17,7 +17,8 @@ from onboarding.errors import UsageError
 from onboarding.settings import Settings
 
 # The names of the flags that answer the passphrase question, not a secret.
-PASSPHRASE_FLAGS = "--passphrase-file FILE, --passphrase-stdin, --passphrase-env VAR, ONBOARD_PASSPHRASE, or --no-passphrase"  # noqa: S105, E501
+PASSPHRASE_FLAGS = ("--passphrase-file FILE, --passphrase-stdin, --passphrase-env VAR, ONBOARD_PASSPHRASE, "  # noqa: S105
+                    "--passphrase-keyvault VAULT/NAME, or --no-passphrase")
 PASSPHRASE_VARIABLE = "ONBOARD_PASSPHRASE"  # noqa: S105 - the variable's name
 
 
@@ -46,6 +47,7 @@ def passphrase_source(settings: Settings, environ: Mapping[str, str]) -> str | N
         ("--passphrase-file", settings.passphrase_file is not None),
         ("--passphrase-stdin", settings.passphrase_stdin),
         ("--passphrase-env", settings.passphrase_env is not None),
+        ("--passphrase-keyvault", settings.passphrase_keyvault is not None),
     ) if given]
     if len(sources) > 1:
         raise UsageError(f"choose one passphrase source, not {' and '.join(sources)}")
@@ -57,6 +59,8 @@ def passphrase_source(settings: Settings, environ: Mapping[str, str]) -> str | N
         return "stdin"
     if settings.passphrase_env is not None:
         return f"env:{settings.passphrase_env}"
+    if settings.passphrase_keyvault is not None:
+        return "keyvault"
     if not settings.no_passphrase and PASSPHRASE_VARIABLE in environ:
         return f"env:{PASSPHRASE_VARIABLE}"
     return None
@@ -65,18 +69,23 @@ def passphrase_source(settings: Settings, environ: Mapping[str, str]) -> str | N
 class Secrets:
     """What this run holds: the passphrase (None: no source given) and the secret variables."""
 
-    def __init__(self, passphrase: bytes | None = None, variables: Mapping[str, str] | None = None) -> None:
+    def __init__(self, passphrase: bytes | None = None, variables: Mapping[str, str] | None = None,
+                 tokens: Mapping[str, str] | None = None) -> None:
         if passphrase is not None and not passphrase:
             raise UsageError("the passphrase given is empty", hint="pass --no-passphrase for a key without one")
         self.passphrase = passphrase
         self.variables = dict(variables or {})
-        if passphrase is not None or self.variables:
+        self.tokens = dict(tokens or {})  # per provider, from Key Vault
+        if passphrase is not None or self.variables or self.tokens:
             non_dumpable()
 
     def __repr__(self) -> str:  # never the values, whatever prints us
-        return f"Secrets(passphrase={'<set>' if self.passphrase else None}, variables={sorted(self.variables)})"
+        return (f"Secrets(passphrase={'<set>' if self.passphrase else None}, variables={sorted(self.variables)}, "
+                f"tokens={sorted(self.tokens)})")
 
-    def token_from(self, names: tuple[str, ...]) -> str | None:
+    def token_from(self, names: tuple[str, ...], provider: str | None = None) -> str | None:
+        if provider is not None and provider in self.tokens:
+            return self.tokens[provider]
         return next((self.variables[n].strip() for n in names if self.variables.get(n, "").strip()), None)
 
     def has_variable(self, name: str) -> bool:
@@ -94,7 +103,7 @@ def secret_variables(settings: Settings, environ: Mapping[str, str]) -> dict[str
 
 def load(settings: Settings, environ: Mapping[str, str], *, stdin: Callable[[], bytes],
          files: Mapping[str, bytes] | None = None, fallback: bool = True,
-         preset: bytes | None = None) -> tuple[Secrets, bool]:
+         preset: bytes | None = None, preset_tokens: Mapping[str, str] | None = None) -> tuple[Secrets, bool]:
     """Read every secret once. `files`: inputs pre-read by root; without `fallback` (the root
     side) a file not among them is left for the user side: then `deferred` is True."""
     from onboarding.settings import read_input
@@ -118,7 +127,20 @@ def load(settings: Settings, environ: Mapping[str, str], *, stdin: Callable[[], 
         if name not in environ:
             raise UsageError(f"--passphrase-env {name}: that variable is not set")
         data = _strip(environ[name].encode())
-    return Secrets(data, variables), deferred
+    elif source == "keyvault" and settings.passphrase_keyvault is not None:
+        data = _strip(_from_keyvault(settings, settings.passphrase_keyvault))
+    tokens = {}
+    for item in settings.token_keyvault if preset_tokens is None else ():
+        provider, _, ref = item.partition("=")
+        tokens[provider] = _from_keyvault(settings, ref).decode(errors="replace").strip()
+    return Secrets(data, variables, tokens if preset_tokens is None else preset_tokens), deferred
+
+
+def _from_keyvault(settings: Settings, ref: str) -> bytes:
+    from onboarding import keyvault
+
+    return keyvault.fetch(keyvault.parse_ref(ref), timeout=settings.keyvault_timeout,
+                          client_id=settings.keyvault_client_id)
 
 
 def from_handoff(passphrase: bytes | None, variables: Mapping[str, str]) -> Secrets:

@@ -44,6 +44,7 @@ class Settings(NamedTuple):
     passphrase_stdin: bool = False
     passphrase_env: str | None = None
     no_passphrase: bool = False
+    passphrase_keyvault: str | None = None  # VAULT/NAME or https://HOST/secrets/NAME (keyvault.py)
     force: bool = False
     # hosts
     providers: tuple[str, ...] = ()
@@ -71,6 +72,9 @@ class Settings(NamedTuple):
     github_api: str = "https://api.github.com"
     gitlab_url: str = "https://gitlab.com"
     token_file: Path | None = None
+    token_keyvault: tuple[str, ...] = ()  # PROVIDER=REF, one per provider
+    keyvault_client_id: str | None = None  # a user-assigned managed identity
+    keyvault_timeout: float = 20.0
     # pinned providers from the team file's [providers.*] tables (raw, validated later)
     team_providers: Mapping[str, Any] = MappingProxyType({})
     # input files root read for the user side of --user (privilege.py), by absolute path
@@ -79,11 +83,11 @@ class Settings(NamedTuple):
 
 # Options a team file may not set: they are per-invocation or would be a secret channel.
 # A team file never holds a passphrase or a reference to one: one team-wide passphrase defeats its purpose.
-_NOT_IN_FILE = {"config", "json", "passphrase_stdin", "passphrase_file", "passphrase_env", "path", "team_providers",
-                "user", "inputs"}
+_NOT_IN_FILE = {"config", "json", "passphrase_stdin", "passphrase_file", "passphrase_env", "passphrase_keyvault",
+                "path", "team_providers", "user", "inputs"}
 # Options that are not read from ONBOARD_*: ONBOARD_CONFIG is allowed, the rest are not.
 _NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path", "inputs"}
-_LIST_OPTIONS = {"providers", "repos", "upload"}
+_LIST_OPTIONS = {"providers", "repos", "upload", "token_keyvault"}
 
 
 def _field_types() -> dict[str, str]:
@@ -271,6 +275,18 @@ def validate(s: Settings) -> Settings:
         raise UsageError(f"--timeout {s.timeout}: choose more than 0 and at most 600 seconds")
     if s.depth is not None and s.depth < 1:
         raise UsageError(f"--depth {s.depth}: must be at least 1")
+    if not 0 < s.keyvault_timeout <= 600:
+        raise UsageError(f"--keyvault-timeout {s.keyvault_timeout}: choose more than 0 and at most 600 seconds")
+    if s.passphrase_keyvault is not None or s.token_keyvault:
+        from onboarding import keyvault
+
+        if s.passphrase_keyvault is not None:
+            keyvault.parse_ref(s.passphrase_keyvault)
+        for item in s.token_keyvault:
+            provider, sep, ref = item.partition("=")
+            if not sep or not provider:
+                raise UsageError(f"--token-keyvault {item!r}: expected PROVIDER=VAULT/NAME")
+            keyvault.parse_ref(ref)
     if s.email is not None:
         from onboarding.keys import check_comment
 

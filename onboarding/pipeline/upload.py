@@ -23,7 +23,9 @@ def title(r: Run) -> str:
 def token(r: Run, provider: str) -> str:
     """The provider's token: --token-file, else its variables (GH_TOKEN, ...), held by Secrets."""
     names = up.TOKEN_ENV[provider]
-    if r.settings.token_file is not None:
+    if provider in r.secrets.tokens:
+        value = r.secrets.tokens[provider]
+    elif r.settings.token_file is not None:
         raw = read_input(r.settings.token_file.expanduser(), r.settings.inputs, "--token-file")
         value = raw.decode(errors="replace").strip()
     else:

@@ -1,0 +1,94 @@
+"""cli.py in-process: the command word, suggestions, usage errors, exactly one JSON document per run."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+from pathlib import Path
+
+import pytest
+from helpers.cli import run
+
+from onboarding.cli import command_of
+
+ME = pwd.getpwuid(os.geteuid()).pw_name
+
+
+@pytest.mark.parametrize(("argv", "command"), [
+    ([], "setup"),
+    (["-y"], "setup"),
+    (["--user", "demo", "keygen"], "keygen"),  # an option's value is never the command word
+    (["--user", "demo", "-y"], "setup"),
+    (["--config", "clone", "doctor"], "doctor"),
+    (["--repo", "git@github.com:org/app.git"], "setup"),  # a value of one of setup's options
+    (["--json", "git-info", "."], "git-info"),
+])
+def test_command_word_skips_option_values(argv: list[str], command: str) -> None:
+    assert command_of(argv)[0] == command
+
+
+def test_unknown_command_suggests_the_closest(home: Path) -> None:
+    r = run("clon", "git@github.com:org/app.git")
+    assert r.code == 2 and "unknown command 'clon'; did you mean clone?" in r.stderr
+
+
+def test_unknown_user_value_is_not_taken_for_a_command(home: Path) -> None:
+    r = run("--user", "demo-no-such-user", "--non-interactive")
+    assert r.code == 2 and "--user demo-no-such-user: no such local user" in r.stderr
+    assert "TypeError" not in r.stderr
+
+
+def test_user_naming_ourselves_runs_the_command_given_after_it(home: Path) -> None:
+    r = run("--user", ME, "keygen", "-y", "--no-passphrase", "--key-type", "ed25519", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["path"] == str(home / ".ssh" / "id_ed25519")
+
+
+@pytest.mark.parametrize("argv", [
+    ["--json", "keygen", "--bits", "x"],                     # argparse's own error
+    ["--json", "keygen", "-y", "--bits", "1024"],            # our validation
+    ["--json", "clone", "https://github.com/org/app"],       # refused URL
+    ["--json", "hosts"],                                     # missing action
+    ["--json", "nope"],                                      # unknown command
+    ["--json", "doctor", "--providers", "github"],           # checks fail: result and envelope
+])
+def test_every_failure_is_one_json_envelope(home: Path, argv: list[str]) -> None:
+    r = run(*argv)
+    doc = r.json()  # exactly one document, or json.loads fails
+    assert r.code != 0 and doc["ok"] is False and doc["error"]["exit_code"] == r.code
+    assert doc["error"]["message"] and isinstance(doc["result"], dict)
+
+
+def test_doctor_failure_envelope_carries_its_checks(home: Path) -> None:
+    doc = run("--json", "doctor", "--providers", "github").json()
+    assert [c["name"] for c in doc["result"]["checks"]][0] == "git"
+
+
+@pytest.mark.parametrize("argv", [
+    ["--json", "keygen", "-y", "--no-passphrase", "--key-type", "ed25519"],
+    ["--json", "hosts", "list"],
+    ["--json", "hosts", "verify", "github", "--offline"],
+    ["--json", "git-info", "."],
+])
+def test_every_success_is_one_json_document(home: Path, argv: list[str]) -> None:
+    r = run(*argv)
+    assert r.code == 0, r.stderr
+    doc = r.json()
+    assert "ok" not in doc or doc["ok"] is True
+
+
+def test_json_on_a_terminal_does_not_start_the_wizard(home: Path) -> None:
+    r = run("--json", tty=True)  # a terminal, but --json: no prompts, the missing answers as JSON
+    doc = r.json()
+    assert r.code == 2 and "cannot run unattended" in doc["error"]["message"]
+
+
+def test_json_flag_after_the_command_counts_too(home: Path) -> None:
+    r = run("hosts", "list", "--json")
+    assert json.loads(r.stdout)["providers"]
+
+
+def test_hosts_without_action_lists_the_actions(home: Path) -> None:
+    r = run("hosts")
+    assert r.code == 2 and "verify" in r.stderr and "list" in r.stderr
