@@ -140,7 +140,7 @@ def _keygen(p: argparse.ArgumentParser) -> None:
 
 
 def _hosts(p: argparse.ArgumentParser) -> None:
-    hsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    hsub = p.add_subparsers(dest="action", metavar="{verify,list}", required=True, parser_class=_Parser)
     v = hsub.add_parser("verify", help="probe providers and merge their pinned keys into known_hosts")
     _global(v)
     _host_options(v)
@@ -175,7 +175,7 @@ def _doctor(p: argparse.ArgumentParser) -> None:
 
 
 def _keys(p: argparse.ArgumentParser) -> None:
-    ksub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    ksub = p.add_subparsers(dest="action", metavar="{upload}", required=True, parser_class=_Parser)
     up = ksub.add_parser("upload", help="register the public key with GitHub and/or GitLab through their APIs")
     _global(up)
     up.add_argument("upload", nargs="*", metavar="PROVIDER", default=None, help="github, gitlab (default: both)")
