@@ -52,6 +52,11 @@ def test_user_naming_ourselves_runs_the_command_given_after_it(home: Path) -> No
     ["--json", "hosts"],                                     # missing action
     ["--json", "nope"],                                      # unknown command
     ["--json", "doctor", "--providers", "github"],           # checks fail: result and envelope
+    ["--json", "setup", "--repo", "git@github.com:org/app.git"],  # missing answers (no passphrase)
+    ["--json", "clone", "git@github.com:org/app.git", "-y"],  # no key yet
+    ["--json", "keys", "upload", "github", "-y"],            # no public key
+    ["--json", "git-info", "/no/such/folder"],
+    ["--json", "--user", "demo-no-such-user", "keygen"],
 ])
 def test_every_failure_is_one_json_envelope(home: Path, argv: list[str]) -> None:
     r = run(*argv)
@@ -70,6 +75,7 @@ def test_doctor_failure_envelope_carries_its_checks(home: Path) -> None:
     ["--json", "hosts", "list"],
     ["--json", "hosts", "verify", "github", "--offline"],
     ["--json", "git-info", "."],
+    ["--json", "demo"],
 ])
 def test_every_success_is_one_json_document(home: Path, argv: list[str]) -> None:
     r = run(*argv)
@@ -92,3 +98,14 @@ def test_json_flag_after_the_command_counts_too(home: Path) -> None:
 def test_hosts_without_action_lists_the_actions(home: Path) -> None:
     r = run("hosts")
     assert r.code == 2 and "verify" in r.stderr and "list" in r.stderr
+
+
+def test_doctor_and_setup_succeed_with_one_document(home: Path) -> None:
+    assert run("keygen", "-y", "--no-passphrase", "--key-type", "ed25519").code == 0
+    assert run("hosts", "verify", "github", "--offline").code == 0
+    doctor = run("--json", "doctor", "--providers", "github", "--key-type", "ed25519")
+    assert doctor.code == 0, doctor.stderr
+    assert doctor.json()["ok"] is True
+    setup = run("--json", "setup", "--providers", "github", "--key-type", "ed25519", "--offline")
+    assert setup.code == 0, setup.stderr
+    assert setup.json()["key"]["status"] == "reused" and setup.json()["providers"] == ["github"]
