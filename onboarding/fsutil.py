@@ -15,7 +15,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from onboarding.errors import ConflictError, OnboardError
+from onboarding.errors import ConflictError, OnboardError, UsageError
 
 Owner = tuple[int, int] | None
 
@@ -34,6 +34,18 @@ def _describe(exc: OSError, path: Path) -> WriteError:
     elif exc.errno == errno.EROFS:
         hint = "that file system is read-only"
     return WriteError(f"cannot write {path}: {reason}", hint=hint)
+
+
+def check_path_text(path: Path | str, what: str) -> None:
+    """Refuse a path with a newline or another control character (exit 2), naming `what`.
+
+    Such a name would create directories with newlines in them, and written into an ssh
+    config line (`IdentityFile ...`) it makes ssh reject the whole file.
+    """
+    text = str(path)
+    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise UsageError(f"{what}: {text!r} contains a control character ({bad!r}); give a one-line path")
 
 
 def ensure_private_dir(path: Path, owner: Owner) -> str | None:

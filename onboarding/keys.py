@@ -212,6 +212,7 @@ class KeyRequest:
 def ensure_key(req: KeyRequest) -> KeyResult:
     """Create the key pair, or reuse the one that is there; never overwrite silently."""
     check_comment(req.comment)
+    fsutil.check_path_text(req.path, "the key file (--key-file)")
     if req.passphrase is not None:
         check_passphrase(req.passphrase)
     pub = Path(str(req.path) + ".pub")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onboarding import fsutil
+from onboarding.errors import UsageError
 
 BEGIN = b"# >>> onboard: managed block, edit with `onboard` or remove both markers >>>\n"
 END = b"# <<< onboard <<<\n"
@@ -86,6 +87,9 @@ def _append(data: bytes, block: bytes) -> bytes:
 
 
 def merge(data: bytes, hosts: Sequence[str], key: Path, home: Path) -> bytes:
+    fsutil.check_path_text(key, "the key file (--key-file)")
+    if '"' in str(key):  # ssh_config has no escape for a quote inside a quoted value
+        raise UsageError(f"the key file (--key-file): {str(key)!r} has a double quote, which ssh config cannot hold")
     before, old, after = split(data)
     known = _hosts_in(old) if old else []
     union = tuple(dict.fromkeys([*known, *hosts]))

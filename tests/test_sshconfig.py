@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from onboarding import sshconfig
+from onboarding.errors import UsageError
 from tests.helpers.sshconf import effective, values
 
 PROVIDER_HOSTS = ["github.com", "ssh.github.com"]
@@ -120,3 +121,12 @@ def test_old_style_block_is_migrated(tmp_path: Path, home: Path, name: str) -> N
     assert config.read_bytes() == sshconfig.merge(original, PROVIDER_HOSTS, key, home)
     check_meaning_kept(config, before, key)
     assert not sshconfig.update(config, PROVIDER_HOSTS, key, home, None)
+
+
+@pytest.mark.parametrize("key", ["keys/a\nHost *", "keys/k\r", 'keys/"quoted"'])
+def test_key_path_that_would_break_the_config_is_refused(tmp_path: Path, home: Path, key: str) -> None:
+    config = write_corpus(tmp_path, "top-level-options")
+    before = config.read_bytes()
+    with pytest.raises(UsageError):
+        sshconfig.update(config, PROVIDER_HOSTS, tmp_path / key, home, None)
+    assert config.read_bytes() == before
