@@ -117,3 +117,18 @@ def test_team_file_provider_a_server_with_another_key_is_refused_by_real_ssh(ssh
     assert "Host key verification failed" in after.stderr, after.stderr
     if shape == "multi-host":
         assert plain_keys_for(kh, "other.example") == {real}  # the other host keeps its trust
+
+
+def test_verify_reports_what_it_removed_narrowed_and_kept(tmp_path: Path) -> None:
+    import json
+
+    kh = tmp_path / "known_hosts"
+    other = fresh_key()
+    kh.write_text(f"github.com,mirror.example {other}\n@cert-authority *.com {other}\n")
+    r = subprocess.run([sys.executable, "-m", "onboarding", "hosts", "verify", "github", "--offline", "--no-hash",
+                        "--known-hosts", str(kh), "--json"], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert len(doc["neutralised"]) == 1 and "mirror.example" in doc["neutralised"][0]
+    assert len(doc["cert_authorities"]) == 1 and "@cert-authority" in r.stderr

@@ -41,9 +41,13 @@ def ensure_trusted(settings: Settings, console: Console, tgt: Target,
     result = known_hosts.update(path, pins, revoked, hashed=hashed, owner=tgt.owner())
     for line in result.removed:
         console.info(f"removed from {path}: {line} (revoked or not the provider's key)")
+    for line in result.neutralised:
+        console.info(f"narrowed in {path}: {line}")
+    for line in result.cert_authorities:
+        console.warn(f"{path}: kept @cert-authority {line}: it can vouch for a pinned host's certificates")
     if result.added:
         console.ok(f"{path}: added {len(result.added)} pinned key line(s)" + (" (hashed)" if any(asked) else ""))
-    elif not result.removed:
+    elif not result.removed and not result.neutralised:
         console.ok(f"{path} already trusts exactly the pinned keys")
     return result
 
@@ -59,6 +63,8 @@ def verify_cmd(settings: Settings, console: Console) -> int:
         "offline": settings.offline,
         "added": list(result.added),
         "removed": list(result.removed),
+        "neutralised": list(result.neutralised),
+        "cert_authorities": list(result.cert_authorities),
     })
     return 0
 
