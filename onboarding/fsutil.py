@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
+import time
 from pathlib import Path
 
-from onboarding.errors import ConflictError, OnboardError
+from onboarding.errors import ConflictError, OnboardError, UsageError
 
 Owner = tuple[int, int] | None
 
@@ -34,6 +36,18 @@ def _describe(exc: OSError, path: Path) -> WriteError:
     elif exc.errno == errno.EROFS:
         hint = "that file system is read-only"
     return WriteError(f"cannot write {path}: {reason}", hint=hint)
+
+
+def check_path_text(path: Path | str, what: str) -> None:
+    """Refuse a path with a newline or another control character (exit 2), naming `what`.
+
+    Such a name would create directories with newlines in them, and written into an ssh
+    config line (`IdentityFile ...`) it makes ssh reject the whole file.
+    """
+    text = str(path)
+    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise UsageError(f"{what}: {text!r} contains a control character ({bad!r}); give a one-line path")
 
 
 def ensure_private_dir(path: Path, owner: Owner) -> str | None:
@@ -75,10 +89,64 @@ def ensure_private_dir(path: Path, owner: Owner) -> str | None:
 
 
 def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.onboard-{secrets.token_hex(4)}.tmp")
+    # The writer's pid in the name lets a later run tell a SIGKILLed writer's file from a live one.
+    return path.with_name(f".{path.name}.onboard-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+# Our temp names, and the pid-less ones versions before 0.x wrote (`.NAME.onboard-XXXXXXXX.tmp`).
+_TEMP = re.compile(r"^\..+\.onboard-(?:(\d{1,10})-)?[0-9a-f]{8}\.tmp$")
+STALE_AFTER = 10.0  # seconds: no write of ours takes that long between create and rename
+DEAD_AFTER = 3600.0  # seconds: past this even a "live" pid is someone else's (pids are reused)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but is another user's
+    return True
+
+
+def is_stale_temp(name: str, st: os.stat_result, now: float) -> bool:
+    """A temp file a killed run of ours left: our exact name pattern, a regular file of this
+    user, at least STALE_AFTER old, and its writer gone (pid not running, or no pid in the
+    name, or older than DEAD_AFTER)."""
+    m = _TEMP.match(name)
+    if not m or not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        return False
+    age = now - st.st_mtime
+    if age < STALE_AFTER:
+        return False
+    return m[1] is None or age >= DEAD_AFTER or not _pid_alive(int(m[1]))
+
+
+def remove_stale_temps(directory: Path) -> list[str]:
+    """Delete the stale temp files of ours in `directory` (through its handle); their names."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return []
+    removed = []
+    try:
+        now = time.time()
+        for name in os.listdir(fd):
+            if not _TEMP.match(name):
+                continue
+            with contextlib.suppress(OSError):
+                if is_stale_temp(name, os.stat(name, dir_fd=fd, follow_symlinks=False), now):
+                    os.unlink(name, dir_fd=fd)
+                    removed.append(name)
+    except OSError:
+        pass  # best effort: a leftover temp file is clutter, not a failure
+    finally:
+        os.close(fd)
+    return removed
 
 
 def _write_temp(path: Path, data: bytes, mode: int, owner: Owner) -> Path:
+    remove_stale_temps(path.parent)
     tmp = _temp_name(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(tmp, flags, mode & 0o600)  # never more than the owner before fchmod
@@ -173,6 +241,31 @@ def replace_file(path: Path, data: bytes, *, default_mode: int, owner: Owner, mo
         _unlink_quietly(tmp)
         raise _describe(exc, path) from None
     _fsync_dir(path.parent)
+
+
+def write_temp(path: Path, data: bytes, *, mode: int, owner: Owner) -> Path:
+    """A complete, fsynced temp file beside `path`, for `commit_temp` (a rename) later."""
+    check_replaceable(path)
+    try:
+        return _write_temp(path, data, mode, owner)
+    except OSError as exc:
+        raise _describe(exc, path) from None
+
+
+def commit_temp(tmp: Path, path: Path) -> None:
+    """Rename a `write_temp` file over `path` (atomic); the caller fsyncs the directory."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _describe(exc, path) from None
+
+
+def discard_temp(tmp: Path) -> None:
+    _unlink_quietly(tmp)
+
+
+def fsync_dir(directory: Path) -> None:
+    _fsync_dir(directory)
 
 
 def read_bytes(path: Path) -> bytes | None:

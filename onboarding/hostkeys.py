@@ -147,8 +147,10 @@ def judge(provider: Provider, host: Host, live: dict[str, str]) -> Verdict:
 def pins_for(provider: Provider, accepted: Sequence[str] = ()) -> list[Pin]:
     """What known_hosts must trust: all pinned full keys, or the matching live keys."""
     keys = tuple(k.text for k in provider.keys) or tuple(dict.fromkeys(accepted))
-    exclusive = bool(provider.keys)
-    return [Pin(h.pattern, keys, exclusive) for h in provider.hosts]
+    # Exclusive for every provider, built in or from a team file, pinned by keys or by
+    # fingerprints: no other key may stay trusted for its hosts.
+    also = frozenset(provider.fingerprints - provider.revoked)
+    return [Pin(h.pattern, keys, exclusive=True, also=also) for h in provider.hosts]
 
 
 def verify(chosen: Sequence[Provider], *, offline: bool,

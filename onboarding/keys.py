@@ -212,6 +212,7 @@ class KeyRequest:
 def ensure_key(req: KeyRequest) -> KeyResult:
     """Create the key pair, or reuse the one that is there; never overwrite silently."""
     check_comment(req.comment)
+    fsutil.check_path_text(req.path, "the key file (--key-file)")
     if req.passphrase is not None:
         check_passphrase(req.passphrase)
     pub = Path(str(req.path) + ".pub")
@@ -223,6 +224,9 @@ def ensure_key(req: KeyRequest) -> KeyResult:
         fsutil.check_replaceable(p)  # no symlink, no directory: only a regular file or nothing
     exists = os.path.lexists(req.path)
     if exists and not req.force:
+        note = repair_public(req.path, pub, req.comment, req.owner)
+        if note:
+            notes.append(note)
         return _reuse(req, pub, notes)
     if not exists and os.path.lexists(pub) and not req.force:
         raise ConflictError(
@@ -233,14 +237,11 @@ def ensure_key(req: KeyRequest) -> KeyResult:
     line = public_line(key, req.comment)
     data = private_bytes(key, req.passphrase, req.rounds)
     _OPENED[(data, req.passphrase)] = (key, bool(req.passphrase))
-    # Back up only once the new pair exists in memory: a failure before this point changes nothing.
-    backup = backup_pair(req.path, pub) if req.force and (exists or os.path.lexists(pub)) else None
-    try:
-        _write_pair(req, pub, data, line, replace=backup is not None)
-    except BaseException:
-        if backup:
-            restore_pair(backup, req.path, pub)
-        raise
+    backup = None
+    if req.force and (exists or os.path.lexists(pub)):
+        backup = _force_pair(req, pub, data, line)
+    else:
+        _write_pair(req, pub, data, line)
     key_type, bits = describe(key)
     return KeyResult(
         req.path, pub, line, fingerprint_of_line(line), key_type, bits,
@@ -248,11 +249,34 @@ def ensure_key(req: KeyRequest) -> KeyResult:
     )
 
 
-def _write_pair(req: KeyRequest, pub: Path, data: bytes, line: str, *, replace: bool) -> None:
-    if replace:  # --force: each file goes from old to new in one rename, never absent
-        fsutil.replace_file(req.path, data, default_mode=0o600, owner=req.owner, mode=0o600)
-        fsutil.replace_file(pub, line.encode(), default_mode=0o644, owner=req.owner, mode=0o644)
-        return
+def _force_pair(req: KeyRequest, pub: Path, data: bytes, line: str) -> Path:
+    """--force: both new files complete on disk first, then backup links, then the two renames
+    back to back. Two files cannot be swapped atomically: a kill between the renames leaves a
+    new private key with the old .pub, which the next run repairs (`repair_public`)."""
+    temps: list[Path] = []
+    try:  # a failure here (full disk) changes nothing: no backup exists yet
+        temps.append(fsutil.write_temp(req.path, data, mode=0o600, owner=req.owner))
+        temps.append(fsutil.write_temp(pub, line.encode(), mode=0o644, owner=req.owner))
+    except BaseException:
+        for tmp in temps:
+            fsutil.discard_temp(tmp)
+        raise
+    backup: Path | None = None
+    try:
+        backup = backup_pair(req.path, pub)
+        fsutil.commit_temp(temps[0], req.path)
+        fsutil.commit_temp(temps[1], pub)
+    except BaseException:
+        for tmp in temps:
+            fsutil.discard_temp(tmp)
+        if backup is not None:
+            restore_pair(backup, req.path, pub)
+        raise
+    fsutil.fsync_dir(req.path.parent)
+    return backup
+
+
+def _write_pair(req: KeyRequest, pub: Path, data: bytes, line: str) -> None:
     fsutil.write_new(req.path, data, mode=0o600, owner=req.owner)
     try:
         fsutil.write_new(pub, line.encode(), mode=0o644, owner=req.owner)
@@ -262,12 +286,66 @@ def _write_pair(req: KeyRequest, pub: Path, data: bytes, line: str, *, replace: 
 
 
 def restore_pair(backup: Path, path: Path, pub: Path) -> None:
-    """Put the backed-up pair back (atomically per file) after a failed --force."""
-    if os.path.lexists(backup):
-        os.replace(backup, path)
-    old_pub = Path(str(backup) + ".pub")
-    if os.path.lexists(old_pub):
-        os.replace(old_pub, pub)
+    """Put the backed-up pair back (atomically per file) after a failed --force; no backup stays.
+
+    rename() of a hard link onto another link of the same file does nothing (POSIX), so a
+    backup that is still the file at `path` is unlinked instead.
+    """
+    for old, new in ((backup, path), (Path(str(backup) + ".pub"), pub)):
+        if not os.path.lexists(old):
+            continue
+        if os.path.lexists(new) and os.path.samefile(old, new):
+            os.unlink(old)
+        else:
+            os.replace(old, new)
+
+
+def public_blob_of(data: bytes) -> bytes | None:
+    """The public key blob an OpenSSH private key file carries unencrypted in its header
+    (PROTOCOL.key: magic, cipher, kdf, kdf options, key count, then the public key), so it
+    can be read without the passphrase. None for another format or a damaged file."""
+    body = b"".join(ln.strip() for ln in data.splitlines() if ln.strip() and not ln.startswith(b"-----"))
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except (ValueError, TypeError):
+        return None
+    magic = b"openssh-key-v1\0"
+    if not raw.startswith(magic):
+        return None
+    pos = len(magic)
+    for _ in range(3):  # cipher name, kdf name, kdf options
+        if pos + 4 > len(raw):
+            return None
+        pos += 4 + int.from_bytes(raw[pos : pos + 4], "big")
+    if raw[pos : pos + 4] != b"\0\0\0\1":  # exactly one key, as ssh-keygen writes
+        return None
+    pos += 4
+    n = int.from_bytes(raw[pos : pos + 4], "big")
+    blob = raw[pos + 4 : pos + 4 + n]
+    return blob if len(blob) == n and n > 4 else None
+
+
+def repair_public(path: Path, pub: Path, comment: str, owner: fsutil.Owner) -> str | None:
+    """Rewrite `pub` from the public key inside the private key at `path` when they differ
+    (a --force killed between its two renames leaves a new key with the old .pub).
+    Returns a note when it repaired; the replaced .pub is kept beside it."""
+    blob = public_blob_of(fsutil.read_bytes(path) or b"")
+    if blob is None or not os.path.lexists(pub):
+        return None
+    old = fsutil.read_bytes(pub) or b""
+    fields = old.split()
+    key_type = blob[4 : 4 + int.from_bytes(blob[:4], "big")].decode(errors="replace")
+    b64 = base64.b64encode(blob).decode()
+    if fields[:2] == [key_type.encode(), b64.encode()]:
+        return None
+    text = old.decode(errors="replace").split(None, 2)
+    kept_comment = text[2].strip() if len(text) > 2 and fields[:1] == [key_type.encode()] else comment
+    stray = pub.with_name(f"{pub.name}.mismatched-{time.strftime('%Y%m%d-%H%M%S')}")
+    if not os.path.lexists(stray):
+        os.link(pub, stray)  # keep what we replace: never overwrite silently
+    fsutil.replace_file(pub, f"{key_type} {b64} {kept_comment}".rstrip().encode() + b"\n",
+                        default_mode=0o644, owner=owner)
+    return f"rewrote {pub}: it did not match {path} (an interrupted --force?); the old one is {stray}"
 
 
 def _reuse(req: KeyRequest, pub: Path, notes: list[str]) -> KeyResult:

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from onboarding import tomlfile
 from onboarding.errors import UsageError
 from onboarding.keys import fingerprint_of_blob
 
@@ -101,19 +102,42 @@ def parse_key(text: str) -> PinnedKey:
     return PinnedKey(parts[0], parts[1], fingerprint_of_blob(blob))
 
 
+def host_from_text(text: str, default_port: int) -> Host:
+    """'name' or '[name]:port' -> Host, normalised as ssh compares names: lower case, and
+    `[name]:22` is the plain name, so no spelling of a built-in host escapes the
+    one-provider-per-host check. ValueError with the reason otherwise."""
+    m = _HOST.match(text)
+    if not m or text.startswith("-"):
+        raise ValueError(f"bad host {text!r} (a name, or [name]:port)")
+    if not m[1]:
+        return Host(m[3].lower(), default_port)
+    port = int(m[2]) if len(m[2]) <= 5 else 0
+    if not 0 < port < 65536:
+        raise ValueError(f"bad host {text!r}: the port must be a number from 1 to 65535")
+    return Host(m[1].lower(), port)
+
+
 def _hosts(raw: Mapping[str, Any], source: str, name: str, default_port: int) -> tuple[Host, ...]:
     out = []
     for text in _str_list(raw, "hosts", source, name):
-        m = _HOST.match(text)
-        if not m or text.startswith("-"):
-            raise _err(source, name, f"bad host {text!r} (a name, or [name]:port)")
-        out.append(Host(m[1], int(m[2])) if m[1] else Host(m[3].lower(), default_port))
+        try:
+            out.append(host_from_text(text, default_port))
+        except ValueError as exc:
+            raise _err(source, name, str(exc)) from None
     if not out:
         raise _err(source, name, "hosts must list at least one host")
-    return tuple(out)
+    return tuple(dict.fromkeys(out))
+
+
+def _check_text(source: str, name: str, field: str, value: str) -> None:
+    # These strings end up in known_hosts, ssh config lines and the terminal: one line each.
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise _err(source, name, f"{field} must be one line without control characters")
 
 
 def parse_provider(name: str, raw: Any, source: str) -> Provider:
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise UsageError(f"{source}: a provider name must be one line without control characters: {name!r}")
     if not isinstance(raw, dict):
         raise UsageError(f"{source}: providers.{name} must be a table")
     unknown = sorted(set(raw) - _FIELDS)
@@ -143,6 +167,8 @@ def parse_provider(name: str, raw: Any, source: str) -> Provider:
     for key in ("user", "add_key_url", "docs_url", "title", "paste"):
         if key in raw and not isinstance(raw[key], str):
             raise _err(source, name, f"{key} must be a string")
+        if key in raw:  # paste may span lines (it is only shown), but no escape sequences
+            _check_text(source, name, key, raw[key].replace("\n", " ") if key == "paste" else raw[key])
         strings[key] = raw.get(key)
     return Provider(
         name=name,
@@ -167,17 +193,7 @@ def builtin() -> dict[str, Provider]:
 
 def load_file(path: Path, raw: bytes | None = None) -> dict[str, Any]:
     """A --providers-file's tables; `raw`: its bytes when root read them for the user side."""
-    try:
-        if raw is None:
-            with path.open("rb") as fh:
-                raw = fh.read()
-        data = tomllib.loads(raw.decode())
-    except FileNotFoundError:
-        raise UsageError(f"providers file not found: {path}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read providers file {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    data = tomlfile.load(path, "providers file", raw)
     if set(data) - {"providers"} or not isinstance(data.get("providers", {}), dict):
         raise UsageError(f"{path}: a providers file has only [providers.NAME] tables")
     return dict(data.get("providers", {}))

@@ -8,7 +8,6 @@ from the environment, then the file, then the defaults, so precedence lives here
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -156,19 +155,10 @@ def read_input(path: Path, files: Files | None, what: str) -> bytes:
 def read_team_file(path: Path, files: Files | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ([setup] options, [providers.*] tables) of a team file; unknown keys fail."""
     # Imported here: git-info and --version never read TOML and should not pay for it.
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
-    raw = read_input(path, files, "config file")
-    try:
-        data = tomllib.loads(raw.decode())
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"cannot read config file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}") from None
-    except RecursionError:
-        raise UsageError(f"{path}: nested too deeply to be a team file") from None
+    from onboarding import tomlfile
+
+    key = os.path.abspath(path)
+    data = tomlfile.load(path, "config file", files.get(key) if files is not None else None)
     unknown = set(data) - {"setup", "providers"}
     if unknown:
         raise UsageError(

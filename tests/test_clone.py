@@ -109,8 +109,8 @@ def test_non_default_key_gets_a_managed_ssh_config_block(sshd: Sshd, bare_repo: 
                 "--key-file", str(key), "--dest", str(tmp_path / "c1"))
     assert r.returncode == 0, r.output
     text = config.read_text()
-    assert text.startswith("# >>> onboard") and "IdentityFile ~/.ssh/work_key" in text
-    assert "IdentitiesOnly yes" in text and text.endswith("Host *\n    ServerAliveInterval 60\n")
+    assert text.startswith("Host *\n    ServerAliveInterval 60\n\n# >>> onboard")  # appended, user's lines first
+    assert "IdentityFile ~/.ssh/work_key" in text and "IdentitiesOnly yes" in text
     assert config.stat().st_mode & 0o022 == 0  # ssh refuses a config others can write
     before = config.read_bytes()
     r = onboard("clone", sshd.url(bare_repo), "-y", "--providers-file", str(pins(sshd, tmp_path)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from conftest import onboard
 
 from onboarding import providers as prov
+from onboarding.errors import UsageError
 
 REFERENCE = {  # shared/reference/provider-host-keys.md, current keys
     "github": {"SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU", "SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM",
@@ -100,3 +102,50 @@ def test_list_json_has_every_provider() -> None:
     assert r.returncode == 0
     names = [p["name"] for p in json.loads(r.stdout)["providers"]]
     assert names == ["github", "gitlab", "bitbucket", "azure-devops", "codeberg"]
+
+
+@pytest.mark.parametrize("host", ["[GitHub.com]:22", "[SSH.GITHUB.COM]:443", "[SSH.DEV.AZURE.COM]:22", "GITHUB.COM",
+                                  "[ssh.github.com]:00443"])
+def test_no_spelling_of_a_builtin_host_can_be_re_pinned(tmp_path: Path, host: str) -> None:
+    kh = tmp_path / "known_hosts"
+    before = b"# mine\n"
+    kh.write_bytes(before)
+    f = tmp_path / "extra.toml"
+    f.write_text(f'[providers.evil]\nhosts = ["{host}"]\nkeys = ["{GOOD_KEY}"]\n')
+    r = onboard("hosts", "verify", "evil", "--offline", "--providers-file", str(f), "--known-hosts", str(kh))
+    assert r.returncode == 2, r.output
+    assert "already pinned by" in r.stderr
+    assert kh.read_bytes() == before
+
+
+def test_bracketed_hosts_are_normalised() -> None:
+    p = prov.parse_provider("x", {"hosts": ["[Git.Corp.Example]:22", "[GIT.corp.example]:2222"],
+                                  "keys": [GOOD_KEY]}, "team.toml")
+    assert [h.pattern for h in p.hosts] == ["git.corp.example", "[git.corp.example]:2222"]
+
+
+@pytest.mark.parametrize("host", ["[x.example]:0", "[x.example]:99999", "[x.example]:65536",
+                                  "[x.example]:123456789012345678901234567890"])
+def test_ports_outside_1_to_65535_are_refused(host: str) -> None:
+    with pytest.raises(UsageError, match="1 to 65535"):
+        prov.parse_provider("x", {"hosts": [host], "keys": [GOOD_KEY]}, "team.toml")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("user", "git\nProxyCommand x"), ("title", "Corp\x1b[2J"), ("docs_url", "https://x\r\n"),
+    ("add_key_url", "https://x\x00"), ("paste", "step one\x1b]0;owned\x07"),
+])
+def test_control_characters_in_text_fields_are_exit_2(tmp_path: Path, field: str, value: str) -> None:
+    f = tmp_path / "extra.toml"
+    f.write_text(f'[providers.internal]\nhosts = ["x.example"]\nkeys = ["{GOOD_KEY}"]\n{field} = {json.dumps(value)}\n')
+    r = onboard("hosts", "list", "--providers-file", str(f))
+    assert r.returncode == 2, r.output
+    assert "control characters" in r.stderr and field in r.stderr
+
+
+def test_5000_levels_of_nesting_is_exit_2(tmp_path: Path) -> None:
+    f = tmp_path / "deep.toml"
+    f.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    r = onboard("hosts", "list", "--providers-file", str(f))
+    assert r.returncode == 2, r.output
+    assert "nested too deeply" in r.stderr and "Traceback" not in r.stderr

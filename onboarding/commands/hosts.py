@@ -22,6 +22,8 @@ def verify_cmd(settings: Settings, console: Console) -> Result:
         "offline": settings.offline,
         "added": list(result.added),
         "removed": list(result.removed),
+        "neutralised": list(result.neutralised),
+        "cert_authorities": list(result.cert_authorities),
     })
 
 

@@ -88,9 +88,13 @@ def ensure_trusted(r: Run, chosen: list[prov.Provider]) -> known_hosts.MergeResu
     result = known_hosts.update(path, pins, revoked, hashed=hashed, owner=None)
     for line in result.removed:
         console.info(f"removed from {path}: {line} (revoked or not the provider's key)")
+    for line in result.neutralised:
+        console.info(f"narrowed in {path}: {line}")
+    for line in result.cert_authorities:
+        console.warn(f"{path}: kept @cert-authority {line}: it can vouch for a pinned host's certificates")
     if result.added:
         console.ok(f"{path}: added {len(result.added)} pinned key line(s)" + (" (hashed)" if any(asked) else ""))
-    elif not result.removed:
+    elif not result.removed and not result.neutralised:
         console.ok(f"{path} already trusts exactly the pinned keys")
     return result
 

@@ -1,0 +1,132 @@
+"""The managed ssh config block, judged by real `ssh -G`: it changes the meaning of no other line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from onboarding import sshconfig
+from onboarding.errors import UsageError
+from tests.helpers.sshconf import effective, values
+
+PROVIDER_HOSTS = ["github.com", "ssh.github.com"]
+# Hosts the block must not touch: named in the corpus, matched by its wildcards, or nowhere.
+UNRELATED = ["example.org", "bastion", "build", "db.corp.example", "gitlab.com", "10.1.2.3"]
+
+# Real-world shapes: top-level options first (they apply to every host), Include, Match,
+# `Host *`, a harmless `Match exec`, a file ending inside a block without a newline.
+CORPUS = {
+    "top-level-options": (
+        "StrictHostKeyChecking yes\nUser deploy\nServerAliveInterval 30\n"
+        "Host bastion\n    HostName 10.0.0.1\n    User jump\n"
+    ),
+    "top-level-include": (
+        "Include {inc}\nForwardAgent no\nCompression yes\n"
+        "Host *.corp.example\n    ProxyJump bastion\n"
+    ),
+    "host-star-first": (
+        "Host *\n    ServerAliveInterval 60\n    AddKeysToAgent yes\n    IdentityFile ~/.ssh/id_work\n"
+        "Host build\n    User ci\n    Port 2200\n"
+    ),
+    "match-blocks": (
+        "ConnectTimeout 7\n"
+        'Match exec "true" host build\n    User from-exec\n'
+        "Match host *.corp.example\n    Port 2222\n"
+        "Match all\n    LogLevel QUIET\n"
+    ),
+    "provider-already-configured": (
+        "Host github.com\n    User me\n    IdentityFile ~/.ssh/id_github\n    IdentitiesOnly no\n"
+        "Host *\n    User everyone\n"
+    ),
+    "ends-inside-a-block-without-newline": "Host build\n    User ci\n    Port 2201",
+    "include-inside-a-host": "Host build\n    Include {inc}\nServerAliveCountMax 5\n",
+    "empty": "",
+    "comments-only": "# my config\n\n",
+}
+INCLUDED = "User from-include\nHost db.corp.example\n    Port 5022\n"
+
+
+def write_corpus(tmp_path: Path, name: str) -> Path:
+    inc = tmp_path / "included.conf"
+    inc.write_text(INCLUDED)
+    config = tmp_path / "home" / ".ssh" / "config"
+    config.parent.mkdir(mode=0o700, exist_ok=True)
+    config.write_text(CORPUS[name].format(inc=inc))
+    return config
+
+
+def defaults(where: Path) -> list[str]:
+    empty = where / "empty.conf"
+    empty.write_text("")
+    return values(effective(empty, "example.org"), "identityfile")
+
+
+def check_meaning_kept(config: Path, before: dict[str, list[tuple[str, str]]], key: Path) -> None:
+    for host in UNRELATED:
+        assert effective(config, host) == before[host], host
+    for host in PROVIDER_HOSTS:
+        after = effective(config, host)
+        had = values(before[host], "identityfile")
+        if had == defaults(config.parent):
+            had = []  # nothing configured: ssh -G lists its defaults, which any IdentityFile replaces
+        assert values(after, "identityfile") == [*had, str(key)]
+        # Every other option the user had for the provider host keeps its value (first wins).
+        changed = {k for k, v in before[host] if (k, v) not in after} - {"identityfile", "identitiesonly"}
+        assert not changed, changed
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_block_changes_no_other_line_by_real_ssh(tmp_path: Path, home: Path, name: str) -> None:
+    config = write_corpus(tmp_path, name)
+    key = tmp_path / "keys" / "work_rsa"  # outside home: written as an absolute path
+    before = {h: effective(config, h) for h in UNRELATED + PROVIDER_HOSTS}
+    original = config.read_bytes()
+
+    assert sshconfig.update(config, PROVIDER_HOSTS, key, home, None)
+    assert config.read_bytes().startswith(original)  # the user's bytes come first, untouched
+    check_meaning_kept(config, before, key)
+    written = config.read_bytes()
+    assert not sshconfig.update(config, PROVIDER_HOSTS, key, home, None)  # a rerun changes no byte
+    assert config.read_bytes() == written
+
+
+def test_user_lines_appended_after_the_block_apply_to_every_host(tmp_path: Path, home: Path) -> None:
+    config = write_corpus(tmp_path, "top-level-options")
+    key = tmp_path / "k"
+    sshconfig.update(config, PROVIDER_HOSTS, key, home, None)
+    with config.open("a") as fh:
+        fh.write("Host *\n    ServerAliveCountMax 9\n")  # what `cat >> ~/.ssh/config` does
+    assert values(effective(config, "example.org"), "serveralivecountmax") == ["9"]
+    sshconfig.update(config, ["gitlab.com"], key, home, None)  # rewritten in place, after kept
+    assert values(effective(config, "example.org"), "serveralivecountmax") == ["9"]
+    assert str(key) in values(effective(config, "gitlab.com"), "identityfile")
+
+
+def old_block(hosts: list[str], key: str) -> bytes:
+    """What the previous version wrote: first in the file, with nothing ending its scope."""
+    body = f"Host {' '.join(hosts)}\n    IdentityFile {key}\n    IdentitiesOnly yes\n"
+    return sshconfig.BEGIN + body.encode() + sshconfig.END
+
+
+@pytest.mark.parametrize("name", ["top-level-options", "top-level-include", "empty"])
+def test_old_style_block_is_migrated(tmp_path: Path, home: Path, name: str) -> None:
+    config = write_corpus(tmp_path, name)
+    key = tmp_path / "keys" / "work_rsa"
+    before = {h: effective(config, h) for h in UNRELATED + PROVIDER_HOSTS}
+    original = config.read_bytes()
+    config.write_bytes(old_block(["github.com"], str(key)) + (b"\n" + original if original else b""))
+
+    assert sshconfig.update(config, ["ssh.github.com"], key, home, None)
+    assert config.read_bytes() == sshconfig.merge(original, PROVIDER_HOSTS, key, home)
+    check_meaning_kept(config, before, key)
+    assert not sshconfig.update(config, PROVIDER_HOSTS, key, home, None)
+
+
+@pytest.mark.parametrize("key", ["keys/a\nHost *", "keys/k\r", 'keys/"quoted"'])
+def test_key_path_that_would_break_the_config_is_refused(tmp_path: Path, home: Path, key: str) -> None:
+    config = write_corpus(tmp_path, "top-level-options")
+    before = config.read_bytes()
+    with pytest.raises(UsageError):
+        sshconfig.update(config, PROVIDER_HOSTS, tmp_path / key, home, None)
+    assert config.read_bytes() == before
