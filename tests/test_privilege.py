@@ -10,6 +10,7 @@ it writes with `id` hold only the user's uid). DESIGN.md, "Root acting for a use
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -213,9 +214,9 @@ def test_doctor_does_not_run_the_users_ssh_config_as_root(user: Account, vault: 
     user_key(user)
     sshd.authorize(user.home / ".ssh" / "id_ed25519.pub")
     plant_spies(user, SHADOW_INCLUDE.format(secret=secret, home=user.home))
-    before = {vault: snapshot(vault)}
     args = ["doctor", "--key-type", "ed25519", "--providers", "local", "--providers-file", str(pins(sshd, vault)),
             "--timeout", "5"]
+    before = {secret: snapshot(secret)}
     r = onboard_as_root(user, *args, *(["--auth-test"] if auth_test else []))
     no_trace(r)
     shown = [n for n in _shadow_needles(secret_word) if n in r.output.lower()]
@@ -576,3 +577,67 @@ def test_user_side_process_holding_the_passphrase_is_not_dumpable(user: Account,
     assert user_side, f"no onboard process ran as the user above git clone: {onboard_procs}"
     dumpable = [a for a in user_side if a["proc_owner"] != 0]
     assert not dumpable, f"the user-side process holding the passphrase is dumpable (ptrace/core): {dumpable}"
+
+
+_THIEF = r"""
+import os
+me, out, base, needle = os.getuid(), {out!r}, os.getpid(), {needle!r}
+held = {{}}  # pid -> (maps fd, mem fd), opened while the process was still dumpable
+while True:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) <= base or pid in held:  # only processes newer than the thief
+            continue
+        try:
+            if os.stat("/proc/" + pid).st_uid != me:
+                continue
+            # Opening maps and mem needs the same uid and a dumpable process; the open fds stay
+            # usable after the process makes itself non-dumpable.
+            held[pid] = (os.open("/proc/" + pid + "/maps", os.O_RDONLY), os.open("/proc/" + pid + "/mem", os.O_RDONLY))
+        except OSError:
+            continue
+    for pid, (maps, mem) in list(held.items()):
+        try:
+            text = os.pread(maps, 1 << 20, 0).decode()
+        except OSError:
+            del held[pid]
+            continue
+        if not text:
+            del held[pid]
+            continue
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) < 2 or not parts[1].startswith("rw"):
+                continue
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            try:
+                data = os.pread(mem, hi - lo, lo)
+            except OSError:
+                continue
+            for n in needle:
+                if n in data:
+                    with open(out, "ab") as f:
+                        f.write(pid.encode() + b" " + n + b"\\n")
+"""
+
+
+def test_handoff_secrets_cannot_be_stolen_before_the_user_side_is_non_dumpable(user: Account, vault: Path) -> None:
+    """The user races root's hand-off: while the re-executed process is still dumpable (interpreter
+    start-up, before prctl) the same uid can open its /proc/PID/mem, and that fd keeps reading the
+    process's memory after it turns non-dumpable, secrets included. The process that receives the
+    secrets must never have been dumpable (e.g. prctl, then fork: the fork's new mm never was)."""
+    pw = root_file(vault / "pw", PASSPHRASE + "\n", mode=0o600)
+    loot = user.home / "loot"
+    needles = (PASSPHRASE.encode(), base64.b64encode(PASSPHRASE.encode())[:12])
+    thief = spawn_as_user(user, f"exec {os.path.realpath(sys.executable)} -IS -c "
+                                + _shquote(_THIEF.format(out=str(loot), needle=needles)))
+    try:
+        time.sleep(0.3)  # the thief is scanning /proc before root starts
+        runs = [onboard_as_root(user, "keygen", "-y", "--force", "--key-type", "ed25519", "--kdf-rounds", "1",
+                                "--passphrase-file", str(pw)) for _ in range(4)]
+    finally:
+        stop(thief)
+    stolen = loot.read_bytes() if loot.exists() else b""
+    assert not stolen, ("the user read the passphrase from the memory of the user-side process through "
+                        f"/proc/PID/mem opened while it was still dumpable:\n{stolen[:600]!r}")
+    for r in runs:
+        no_trace(r)
