@@ -157,7 +157,7 @@ def become(acct: Account, argv: Sequence[str], payload: Mapping[str, Any]) -> in
     read_fd, write_fd = os.pipe()
     os.set_inheritable(read_fd, True)
     code = (f"import sys; sys.path.insert(0, {str(package.parent)!r}); "
-            f"from onboarding.cli import user_side; sys.exit(user_side({read_fd}))")
+            f"from onboarding.privilege import user_entry; sys.exit(user_entry({read_fd}))")
     # -I: isolated mode, so no PYTHON* variable, user site or cwd module of NAME's can slip in first.
     try:
         child = proc.start_as(acct, [str(interpreter), "-I", "-c", code], env=child_env(acct, os.environ),
@@ -182,6 +182,45 @@ def _wait(child: Any) -> int:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return 128 - code if code < 0 else code
+
+
+def user_entry(fd: int) -> int:
+    """First code of the user side: become non-dumpable, then fork, and read the hand-off only in
+    the fork. While this process started it was dumpable, so NAME could have opened its
+    /proc/PID/mem or attached a tracer; the fork's memory is new and was never dumpable."""
+    from onboarding import secrets as sec
+
+    sec.non_dumpable()
+    pid = os.fork()
+    if pid == 0:
+        if _traced():
+            print("onboard: error: this process is being traced; refusing to read the secrets", file=sys.stderr)
+            os._exit(2)
+        from onboarding.cli import user_side
+
+        code = user_side(fd)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)  # not sys.exit: the parent's atexit and finalisers are not the fork's
+    os.close(fd)  # only the fork reads the pipe
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the fork directly
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGTERM))
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
+        except InterruptedError:
+            continue
+
+
+def _traced() -> bool:
+    try:
+        with open("/proc/self/status") as fh:
+            return any(line.startswith("TracerPid:") and line.split()[1] != "0" for line in fh)
+    except OSError:
+        return False
 
 
 def read_handoff(fd: int) -> dict[str, Any]:
