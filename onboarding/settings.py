@@ -71,15 +71,24 @@ class Settings(NamedTuple):
     github_api: str = "https://api.github.com"
     gitlab_url: str = "https://gitlab.com"
     token_file: Path | None = None
+    token_files: tuple[str, ...] = ()  # --token-file PROVIDER=FILE, one per provider
+    bitbucket_api: str = "https://api.bitbucket.org/2.0"
+    bitbucket_email: str | None = None  # Atlassian account email: the API token's Basic-auth user
+    # keys list / rotate / prune
+    older_than: int | None = None
+    dry_run: bool = False
+    confirm_delete: bool = False
+    skip: tuple[str, ...] = ()  # providers rotate may leave the old key on (no API or no token)
     # pinned providers from the team file's [providers.*] tables (raw, validated later)
     team_providers: Mapping[str, Any] = MappingProxyType({})
 
 
 # Options a team file may not set: they are per-invocation or would be a secret channel.
-_NOT_IN_FILE = {"config", "json", "passphrase_stdin", "path", "team_providers"}
+_NOT_IN_FILE = {"config", "json", "passphrase_stdin", "path", "team_providers",
+                "confirm_delete"}  # deleting keys is a decision of the person running it
 # Options that are not read from ONBOARD_*: ONBOARD_CONFIG is allowed, the rest are not.
 _NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path"}
-_LIST_OPTIONS = {"providers", "repos", "upload"}
+_LIST_OPTIONS = {"providers", "repos", "upload", "token_files", "skip"}
 
 
 def _field_types() -> dict[str, str]:
