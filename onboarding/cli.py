@@ -200,6 +200,7 @@ def _keys(p: argparse.ArgumentParser) -> None:
     rotate.add_argument("--skip", type=_providers_list, action="extend", metavar="LIST", default=S,
                         help="providers without an API or token where the old key may stay (named explicitly)")
     rotate.add_argument("--known-hosts", type=Path, metavar="FILE", default=S)
+    _providers_option(rotate)
 
 
 def _nothing(p: argparse.ArgumentParser) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -9,13 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from onboarding import api
+from onboarding import api, keys, rotate
 from onboarding import upload as up
 from onboarding.api import lifecycle, tokens
 from onboarding.commands import common
 from onboarding.console import Console
 from onboarding.errors import PartialRemovalError, UsageError
-from onboarding.instance import Target, detect_compute_instance
+from onboarding.instance import Target, default_comment, detect_compute_instance
 from onboarding.providers import Provider
 from onboarding.settings import Settings
 
@@ -157,4 +158,66 @@ def _confirmed(settings: Settings, console: Console, count: int) -> bool:
 
 
 def rotate_cmd(settings: Settings, console: Console) -> int:
-    raise UsageError("keys rotate is not available yet")
+    tgt = common.target(settings)
+    catalogue = common.providers(settings)
+    names = names_for(settings, catalogue, settings.upload)
+    _check_skipped(settings, catalogue, names)
+    path = common.key_path(settings, tgt)
+    old_line = _public_line(settings, tgt, required=True) or ""
+    sites = [rotate.Site(n, c, catalogue[n].canonical.name, catalogue[n].canonical.port, catalogue[n].user,
+                         catalogue[n].add_key_url)
+             for n, c in zip(names, clients(settings, catalogue, names), strict=True)]
+    from onboarding.prompts import Prompter
+
+    secret = common.passphrase(settings, Prompter(console, non_interactive=settings.non_interactive or settings.json),
+                               existing=False)
+    comment = settings.email or default_comment(tgt)
+    new_path = rotate.staging(path)
+    console.step(f"Creating the new key beside the old one ({new_path})")
+    created = rotate.create_new(keys.KeyRequest(new_path, settings.key_type, settings.bits, comment, secret,
+                                                settings.kdf_rounds, False, tgt.owner()))
+    taking = _register_and_verify(settings, console, tgt, sites, old_line, created, secret)
+    backup = rotate.swap(path, new_path)
+    console.ok(f"{path} is the new key; the old pair is kept as {backup} (and .pub)")
+    console.step("Removing the old key from " + ", ".join(s.provider for s in taking))
+    rotate.remove_old(taking)  # raises PartialRemovalError (exit 7) naming each step left
+    console.ok("the old key is gone from every provider that had it")
+    console.emit_json({"backup": str(backup), "key": str(path), "fingerprint": created.fingerprint,
+                       "providers": [{"provider": s.provider, "old_id": s.old.id if s.old else None,
+                                      "new_id": s.new.id if s.new else None, "old_removed": s.removed}
+                                     for s in taking]})
+    return 0
+
+
+def _check_skipped(settings: Settings, catalogue: dict[str, Provider], names: Sequence[str]) -> None:
+    """The old key may be on providers rotate cannot reach: the person must say they know."""
+    in_use = list(settings.providers) or list(catalogue)
+    unreached = [n for n in in_use if n not in names and n not in settings.skip]
+    if unreached:
+        raise UsageError(f"the old key may also be registered on {', '.join(unreached)} (no API or no token): "
+                         "rotate would leave it there",
+                         hint=f"give their tokens, or remove it there by hand and pass --skip {','.join(unreached)}"
+                              " (or --providers to list only the providers you use)")
+
+
+def _register_and_verify(settings: Settings, console: Console, tgt: Target, sites: list[rotate.Site],
+                         old_line: str, created: keys.KeyResult, secret: bytes | None) -> list[rotate.Site]:
+    """Steps 2-3; any failure (or ^C) takes the new key back off and leaves the old one as it was."""
+    try:
+        console.step("Registering the new key where the old one is")
+        taking = rotate.register(sites, old_line, created.public_line, title(tgt))
+        if not taking:
+            raise UsageError("the old key is registered on none of " + ", ".join(s.provider for s in sites),
+                             hint="nothing to rotate there; `onboard keys list` shows what each account has")
+        console.step("Logging in with the new key: " + ", ".join(s.provider for s in taking))
+        key, _ = keys.load_private(created.path, secret)
+        known_hosts = common.known_hosts_path(settings, tgt)
+        rotate.verify(taking, created.path, key, "onboard rotate", known_hosts, tgt, settings.timeout)
+        return taking
+    except BaseException:
+        for line in rotate.rollback(sites):
+            console.warn(line)
+        for p in (created.path, created.public_path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(p)
+        raise

@@ -40,6 +40,7 @@ class FakeApis:
     fail: dict[str, int] = field(default_factory=dict)  # "site:op" (op: list, add, delete) -> status, once
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # (site, method, auth header) of each request
     authorized: tuple[str, Path] | None = None  # (site, sshd's authorized_keys)
+    frozen: bool = False  # sshd stops learning about new keys (a provider slow to propagate)
     _next_id: int = 100
 
     def url(self, site: str) -> str:
@@ -60,7 +61,7 @@ class FakeApis:
         self._sync()
 
     def _sync(self) -> None:
-        if self.authorized:
+        if self.authorized and not self.frozen:
             site, path = self.authorized
             path.write_text("".join(f"{k['key']}\n" for k in self.keys[site]))
 
