@@ -118,3 +118,34 @@ def test_rotate_needs_providers_it_cannot_reach_named_as_skipped(apis: FakeApis,
                 "--no-passphrase", "--skip", "github,gitlab,bitbucket,azure-devops,codeberg",
                 env={"ONBOARD_LOCAL_TOKEN": GOOD})
     assert r.returncode == 0, r.output
+
+
+@pytest.mark.parametrize("step", ["add", "delete"])
+def test_interrupted_rotate_leaves_a_working_key(apis: FakeApis, sshd: Sshd, home: Path,
+                                                  world: tuple[Path, str], step: str) -> None:
+    import os
+    import signal
+    import sys
+    import threading
+
+    pins, old = world
+    gate = threading.Event()
+    apis.hold[f"github:{step}"] = gate
+    child = subprocess.Popen(
+        [sys.executable, "-m", "onboarding", "keys", "rotate", "local", "--providers", "local", "--providers-file",
+         str(pins), "--key-type", "ed25519", "-y", "--no-passphrase"],
+        env={**os.environ, "ONBOARD_LOCAL_TOKEN": GOOD}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        assert apis.arrived.wait(60), "rotate never reached the held request"
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    finally:
+        gate.set()
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err
+    assert logs_in(sshd, home / ".ssh" / "id_ed25519")  # whichever key is in place opens the door
+    assert not list((home / ".ssh").glob("*.rotate-new*"))
+    if step == "add":  # before the swap: the old pair is untouched
+        assert (home / ".ssh" / "id_ed25519.pub").read_text() == old and backups(home) == []

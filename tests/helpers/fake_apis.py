@@ -40,6 +40,8 @@ class FakeApis:
     fail: dict[str, int] = field(default_factory=dict)  # "site:op" (op: list, add, delete) -> status, once
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # (site, method, auth header) of each request
     authorized: tuple[str, Path] | None = None  # (site, sshd's authorized_keys)
+    hold: dict[str, threading.Event] = field(default_factory=dict)  # "site:op" -> answer once this is set
+    arrived: threading.Event = field(default_factory=threading.Event)  # a held request came in
     frozen: bool = False  # sshd stops learning about new keys (a provider slow to propagate)
     _next_id: int = 100
 
@@ -217,6 +219,10 @@ def make_handler(apis: FakeApis) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"message": "Not Found"})
 
         def _injected(self, site: str, op: str) -> bool:
+            gate = apis.hold.pop(f"{site}:{op}", None)
+            if gate is not None:  # keep the client waiting here until the test says so
+                apis.arrived.set()
+                gate.wait(30)
             code = apis.fail.pop(f"{site}:{op}", None)
             if code is None:
                 return False
