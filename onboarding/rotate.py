@@ -80,19 +80,28 @@ def verify(sites: Sequence[Site], key_path: Path, key: PrivateKeyTypes, comment:
            tgt: Target, timeout: float) -> None:
     """Log in to each provider with the new key, through a private agent (a passphrase never asks)."""
     from onboarding.agent import private_agent
+
+    try:
+        with private_agent(key, comment, tgt) as sock:
+            _log_in_each(sites, key_path, known_hosts, sock, timeout)
+    except OSError as exc:  # the agent's socket refused or vanished: expected, and the old key stays
+        raise OnboardError(f"the private ssh-agent did not take the new key ({exc.strerror or exc})",
+                           hint="nothing was removed: the old key still works everywhere; run rotate again") from None
+
+
+def _log_in_each(sites: Sequence[Site], key_path: Path, known_hosts: Path, sock: Path, timeout: float) -> None:
     from onboarding.clone import SshOptions, ssh_argv
 
-    with private_agent(key, comment, tgt) as sock:
-        for s in sites:
-            argv = [*ssh_argv(SshOptions(key_path, known_hosts, batch=True)), "-T",
-                    "-o", f"ConnectTimeout={max(1, int(timeout))}", "-o", "ServerAliveInterval=5",
-                    "-o", "ServerAliveCountMax=2", "-p", str(s.port), f"{s.user}@{s.host}"]
-            done = proc.run(argv, timeout=timeout + 5, extra={"SSH_AUTH_SOCK": str(sock)})
-            said = (done.out + done.err).strip()
-            if done.timed_out or not (done.returncode == 0 or any(g in said for g in GREETINGS)):
-                last = said.splitlines()[-1] if said else f"exit {done.returncode}"
-                raise GitError(f"{s.provider}: the new key was registered but logging in with it failed ({last})",
-                               hint="nothing was removed: the old key still works everywhere")
+    for s in sites:
+        argv = [*ssh_argv(SshOptions(key_path, known_hosts, batch=True)), "-T",
+                "-o", f"ConnectTimeout={max(1, int(timeout))}", "-o", "ServerAliveInterval=5",
+                "-o", "ServerAliveCountMax=2", "-p", str(s.port), f"{s.user}@{s.host}"]
+        done = proc.run(argv, timeout=timeout + 5, extra={"SSH_AUTH_SOCK": str(sock)})
+        said = (done.out + done.err).strip()
+        if done.timed_out or not (done.returncode == 0 or any(g in said for g in GREETINGS)):
+            last = said.splitlines()[-1] if said else f"exit {done.returncode}"
+            raise GitError(f"{s.provider}: the new key was registered but logging in with it failed ({last})",
+                           hint="nothing was removed: the old key still works everywhere")
 
 
 def rollback(sites: Sequence[Site]) -> list[str]:
