@@ -106,12 +106,32 @@ def _clone_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--depth", type=int, metavar="N", default=S, help="shallow clone of N commits")
 
 
+class _TokenFile(argparse.Action):
+    """--token-file FILE (one provider) or --token-file PROVIDER=FILE (repeatable)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: Any,
+                 option: str | None = None) -> None:
+        text = str(value)
+        name, eq, _ = text.partition("=")
+        if eq and name and "/" not in name and name == name.lower():
+            ns.token_files = [*getattr(ns, "token_files", []), text]
+        else:
+            ns.token_file = Path(text)
+
+
 def _upload_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("key upload options (token from GH_TOKEN/GITHUB_TOKEN, GITLAB_TOKEN or --token-file)")
+    g = p.add_argument_group("key API options (tokens: GH_TOKEN/GITHUB_TOKEN, GITLAB_TOKEN, BITBUCKET_TOKEN, "
+                             "ONBOARD_<PROVIDER>_TOKEN, or --token-file)")
     g.add_argument("--github-api", metavar="URL", default=S,
                    help="GitHub API (default https://api.github.com; Enterprise: https://HOST/api/v3)")
     g.add_argument("--gitlab-url", metavar="URL", default=S, help="GitLab address (default https://gitlab.com)")
-    g.add_argument("--token-file", type=Path, metavar="FILE", default=S, help="read the API token from FILE")
+    g.add_argument("--bitbucket-api", metavar="URL", default=S,
+                   help="Bitbucket Cloud API (default https://api.bitbucket.org/2.0)")
+    g.add_argument("--bitbucket-email", metavar="EMAIL", default=S,
+                   help="Atlassian account email, the user name of a Bitbucket API token (or BITBUCKET_EMAIL)")
+    g.add_argument("--token-file", action=_TokenFile, metavar="[PROVIDER=]FILE", default=S,
+                   help="read a provider's API token from FILE (repeatable as PROVIDER=FILE; "
+                        "a bare FILE only with one provider)")
     g.add_argument("--token-keyvault", action="append", metavar="PROVIDER=REF", default=S,
                    help="read PROVIDER's token from Azure Key Vault (repeatable), e.g. github=myvault/gh-token")
 
@@ -175,14 +195,37 @@ def _doctor(p: argparse.ArgumentParser) -> None:
 
 
 def _keys(p: argparse.ArgumentParser) -> None:
-    ksub = p.add_subparsers(dest="action", metavar="{upload}", required=True, parser_class=_Parser)
-    up = ksub.add_parser("upload", help="register the public key with GitHub and/or GitLab through their APIs")
-    _global(up)
-    up.add_argument("upload", nargs="*", metavar="PROVIDER", default=None, help="github, gitlab (default: both)")
-    up.add_argument("--key-file", type=Path, metavar="PATH", default=S)
-    up.add_argument("--key-type", choices=("rsa", "ed25519"), default=S)
-    up.add_argument("--timeout", type=float, metavar="S", default=S)
-    _upload_options(up)
+    ksub = p.add_subparsers(dest="action", metavar="{upload,list,rotate,prune}", required=True, parser_class=_Parser)
+    actions = {
+        "upload": "register the public key through the providers' APIs",
+        "list": "the keys on each account: the local one, onboard's for other instances, dates",
+        "rotate": "new key -> registered -> verified by logging in -> old key removed -> old pair kept",
+        "prune": "remove keys onboard registered for other instances, older than --older-than DAYS",
+    }
+    for action, help_text in actions.items():
+        a = ksub.add_parser(action, help=help_text, description=help_text)
+        _global(a)
+        a.add_argument("upload", nargs="*", metavar="PROVIDER", default=None,
+                       help="providers with a key API (default: upload all built in; others: those with a token)")
+        if action != "rotate":  # rotate takes every key option (the new key's type, passphrase ...)
+            a.add_argument("--key-file", type=Path, metavar="PATH", default=S)
+            a.add_argument("--key-type", choices=("rsa", "ed25519"), default=S)
+        a.add_argument("--timeout", type=float, metavar="S", default=S,
+                       help="seconds for each API request in total (default 10)")
+        a.add_argument("--providers-file", type=Path, metavar="FILE", default=S,
+                       help="extra providers (same schema as providers.toml; api, api_url name their key API)")
+        _upload_options(a)
+    prune = ksub.choices["prune"]
+    prune.add_argument("--older-than", type=int, metavar="DAYS", default=S, help="only keys at least DAYS old")
+    prune.add_argument("--dry-run", action="store_true", default=S, help="show what would go; remove nothing")
+    prune.add_argument("--confirm-delete", action="store_true", default=S,
+                       help="with -y: really delete (without it an unattended prune only lists)")
+    rotate = ksub.choices["rotate"]
+    _key_options(rotate)
+    rotate.add_argument("--skip", type=_providers_list, action="extend", metavar="LIST", default=S,
+                        help="providers without an API or token where the old key may stay (named explicitly)")
+    rotate.add_argument("--known-hosts", type=Path, metavar="FILE", default=S)
+    _providers_option(rotate)
 
 
 def _nothing(p: argparse.ArgumentParser) -> None:
@@ -374,6 +417,18 @@ def dispatch(command: str, settings: Settings, secrets: Secrets, console: Consol
         from onboarding.commands import keys
 
         return keys.upload_cmd(settings, secrets, console)
+    if command == "keys list":
+        from onboarding.commands import keys
+
+        return keys.list_cmd(settings, secrets, console)
+    if command == "keys prune":
+        from onboarding.commands import keys
+
+        return keys.prune_cmd(settings, secrets, console)
+    if command == "keys rotate":
+        from onboarding.commands import keys
+
+        return keys.rotate_cmd(settings, secrets, console)
     if command == "demo":
         from onboarding.commands import demo
 

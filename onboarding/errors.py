@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     NETWORK = 4
     CONFLICT = 5
     GIT = 6
+    PARTIAL = 7  # keys rotate/prune: some keys that should have been removed are still registered
     INTERRUPTED = 130
 
 
@@ -51,3 +52,9 @@ class ConflictError(OnboardError):
 
 class GitError(OnboardError):
     exit_code = ExitCode.GIT
+
+
+class PartialRemovalError(OnboardError):
+    """The new key works, but an old key is still on some provider: the message names each step left."""
+
+    exit_code = ExitCode.PARTIAL

@@ -246,8 +246,10 @@ def _root_readable_inputs(flags: Mapping[str, Any], environ: Mapping[str, str]) 
 
     files: dict[str, bytes] = {}
     candidates = [system_team_file(environ)]
-    for name in _INPUT_FLAGS:
-        value = flags.get(name) or environ.get(env_name(name))
+    values = [flags.get(name) or environ.get(env_name(name)) for name in _INPUT_FLAGS]
+    pairs = flags.get("token_files") or environ.get(env_name("token_files"), "").replace(",", " ").split()
+    values += [pair.partition("=")[2] for pair in pairs]  # --token-file PROVIDER=FILE
+    for value in values:
         # `~` is the user's home, expanded on the user side; root never reads there.
         if value and not str(value).startswith("~"):
             candidates.append(Path(value))

@@ -24,7 +24,9 @@ else:  # pragma: no cover
 _FIELDS = {
     "hosts", "port", "user", "keys", "fingerprints", "revoked",
     "add_key_url", "docs_url", "title", "paste",
+    "api", "api_url",
 }
+APIS = ("github", "gitlab", "bitbucket", "gitea")  # the key APIs onboarding/api speaks
 _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
 _HOST = re.compile(r"^(?:\[([A-Za-z0-9.-]+)\]:(\d+)|([A-Za-z0-9.-]+))$")
 KEY_TYPES = {
@@ -67,6 +69,8 @@ class Provider:
     docs_url: str | None
     paste: str | None
     source: str
+    api: str | None = None  # which key API the provider speaks (APIS), and where
+    api_url: str | None = None
 
     @property
     def canonical(self) -> Host:
@@ -164,12 +168,13 @@ def parse_provider(name: str, raw: Any, source: str) -> Provider:
     if (key_fps | set(fps)) & set(revoked):
         raise _err(source, name, "a pinned key is also listed as revoked")
     strings = {}
-    for key in ("user", "add_key_url", "docs_url", "title", "paste"):
+    for key in ("user", "add_key_url", "docs_url", "title", "paste", "api", "api_url"):
         if key in raw and not isinstance(raw[key], str):
             raise _err(source, name, f"{key} must be a string")
         if key in raw:  # paste may span lines (it is only shown), but no escape sequences
             _check_text(source, name, key, raw[key].replace("\n", " ") if key == "paste" else raw[key])
         strings[key] = raw.get(key)
+    _check_api(strings["api"], strings["api_url"], source, name)
     return Provider(
         name=name,
         title=strings["title"] or name,
@@ -182,7 +187,18 @@ def parse_provider(name: str, raw: Any, source: str) -> Provider:
         docs_url=strings["docs_url"],
         paste=strings["paste"],
         source=source,
+        api=strings["api"],
+        api_url=strings["api_url"],
     )
+
+
+def _check_api(api: str | None, url: str | None, source: str, name: str) -> None:
+    if api is None and url is None:
+        return
+    if api not in APIS:
+        raise _err(source, name, f"api must be one of {', '.join(APIS)}")
+    if url is None or not url.startswith(("https://", "http://")):
+        raise _err(source, name, "api_url must be the API's https:// address (it goes with api)")
 
 
 def builtin() -> dict[str, Provider]:

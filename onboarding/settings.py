@@ -74,6 +74,14 @@ class Settings(NamedTuple):
     token_keyvault: tuple[str, ...] = ()  # PROVIDER=REF, one per provider
     keyvault_client_id: str | None = None  # a user-assigned managed identity
     keyvault_timeout: float = 20.0
+    token_files: tuple[str, ...] = ()  # --token-file PROVIDER=FILE, one per provider
+    bitbucket_api: str = "https://api.bitbucket.org/2.0"
+    bitbucket_email: str | None = None  # Atlassian account email: the API token's Basic-auth user
+    # keys list / rotate / prune
+    older_than: int | None = None
+    dry_run: bool = False
+    confirm_delete: bool = False
+    skip: tuple[str, ...] = ()  # providers rotate may leave the old key on (no API or no token)
     # pinned providers from the team file's [providers.*] tables (raw, validated later)
     team_providers: Mapping[str, Any] = MappingProxyType({})
     # input files root read for the user side of --user (privilege.py), by absolute path
@@ -82,11 +90,12 @@ class Settings(NamedTuple):
 
 # Options a team file may not set: they are per-invocation or would be a secret channel.
 # A team file never holds a passphrase or a reference to one: one team-wide passphrase defeats its purpose.
+# Deleting keys (confirm_delete) is a decision of the person running it.
 _NOT_IN_FILE = {"config", "json", "passphrase_stdin", "passphrase_file", "passphrase_env", "passphrase_keyvault",
-                "path", "team_providers", "user", "inputs"}
+                "path", "team_providers", "user", "inputs", "confirm_delete"}
 # Options that are not read from ONBOARD_*: ONBOARD_CONFIG is allowed, the rest are not.
 _NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path", "inputs"}
-_LIST_OPTIONS = {"providers", "repos", "upload", "token_keyvault"}
+_LIST_OPTIONS = {"providers", "repos", "upload", "token_keyvault", "token_files", "skip"}
 
 
 def _field_types() -> dict[str, str]:

@@ -1,121 +1,26 @@
-"""keys upload against a local server that answers as the GitHub and GitLab APIs document."""
+"""keys upload against local servers that answer as the four key APIs document, or as hostile ones."""
 
 from __future__ import annotations
 
 import json
-import threading
+import resource
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import Sshd, onboard
+from helpers.fake_apis import BAD, EMAIL, GOOD, NOSCOPE, FakeApis, serve
 
-GOOD, NOSCOPE, BAD = "tok_good_4f9a", "tok_noscope_77", "tok_bad_00"
-
-
-@dataclass
-class FakeApis:
-    port: int
-    keys: dict[str, list[dict[str, object]]] = field(default_factory=lambda: {"github": [], "gitlab": []})
-    elsewhere: set[str] = field(default_factory=set)  # base64 of keys other accounts use
-    posts: int = 0
-    on_add: list[object] = field(default_factory=list)  # callbacks(public_line)
-
-    @property
-    def github(self) -> str:
-        return f"http://127.0.0.1:{self.port}/gh"
-
-    @property
-    def gitlab(self) -> str:
-        return f"http://127.0.0.1:{self.port}/gl"
-
-
-def make_handler(apis: FakeApis) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, code: int, body: object, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _token(self, site: str) -> str:
-            if site == "github":
-                return self.headers.get("Authorization", "").removeprefix("Bearer ")
-            return self.headers.get("PRIVATE-TOKEN", "")
-
-        def _handle(self, method: str) -> None:
-            if self.path.startswith("/hang"):
-                time.sleep(5)
-                self._send(200, [])
-                return
-            if self.path.startswith("/redirect"):
-                self.send_response(302)
-                self.send_header("Location", f"http://127.0.0.2:{apis.port}/gh/user/keys")
-                self.end_headers()
-                return
-            site = "github" if self.path.startswith("/gh/") else "gitlab"
-            token = self._token(site)
-            if token == BAD:
-                self._send(401, {"message": "Bad credentials"})
-                return
-            if token == NOSCOPE:
-                if site == "github":
-                    self._send(404, {"message": "Not Found"}, {"X-OAuth-Scopes": "repo, read:org"})
-                else:
-                    self._send(403, {"message": "403 Forbidden"})
-                return
-            if token != GOOD:
-                self._send(401, {"message": "401 Unauthorized"})
-                return
-            if method == "GET":
-                self._send(200, apis.keys[site])
-                return
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length))
-            apis.posts += 1
-            b64 = body["key"].split()[1]
-            if b64 in apis.elsewhere:
-                if site == "github":
-                    self._send(422, {"message": "Validation Failed", "errors": [
-                        {"resource": "PublicKey", "code": "custom", "field": "key", "message": "key is already in use"}]})
-                else:
-                    self._send(400, {"message": {"fingerprint_sha256": ["has already been taken"]}})
-                return
-            entry = {"id": len(apis.keys[site]) + 1, "key": " ".join(body["key"].split()[:2]), "title": body["title"]}
-            apis.keys[site].append(entry)
-            for callback in apis.on_add:
-                callback(body["key"])  # type: ignore[operator]
-            self._send(201, entry)
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-    return Handler
+SITES = ("github", "gitlab", "bitbucket", "gitea")
+ENV = {"GH_TOKEN": GOOD, "GITLAB_TOKEN": GOOD, "BITBUCKET_TOKEN": GOOD, "BITBUCKET_EMAIL": EMAIL,
+       "ONBOARD_CODEBERG_TOKEN": GOOD}
 
 
 @pytest.fixture
 def apis() -> Iterator[FakeApis]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(FakeApis(0)))
-    fake = FakeApis(server.server_address[1])
-    server.RequestHandlerClass = make_handler(fake)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
+    with serve() as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -125,81 +30,212 @@ def key(home: Path) -> str:
     return (home / ".ssh" / "id_ed25519.pub").read_text()
 
 
-def up(apis: FakeApis, *args: str, token: str = GOOD, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    return onboard("keys", "upload", *args, "--key-type", "ed25519", "--github-api", apis.github,
-                   "--gitlab-url", apis.gitlab, "--timeout", "2",
-                   env={"GH_TOKEN": token, "GITLAB_TOKEN": token, **(env or {})})
+def codeberg_at(apis: FakeApis, tmp_path: Path) -> str:
+    """A providers file whose gitea-speaking provider points at the fake (codeberg's own name is built in)."""
+    f = tmp_path / "gitea.toml"
+    f.write_text(f'[providers.forge]\nhosts = ["forge.example"]\nfingerprints = ["SHA256:{"A" * 43}"]\n'
+                 f'api = "gitea"\napi_url = "{apis.url("gitea")}"\n')
+    return str(f)
 
 
-def test_new_key_is_added_to_both_with_a_telling_title(apis: FakeApis, key: str) -> None:
-    r = up(apis, "--json")
+def site_args(apis: FakeApis, site: str, tmp_path: Path) -> list[str]:
+    """The provider name and flags that point onboard's client for `site` at the fake."""
+    return {
+        "github": ["github", "--github-api", apis.url("github")],
+        "gitlab": ["gitlab", "--gitlab-url", apis.url("gitlab")],
+        "bitbucket": ["bitbucket", "--bitbucket-api", apis.url("bitbucket")],
+        "gitea": ["forge", "--providers-file", codeberg_at(apis, tmp_path)],
+    }[site]
+
+
+def up(apis: FakeApis, tmp_path: Path, *sites: str, token: str = GOOD, extra: tuple[str, ...] = (),
+       env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    args: list[str] = []
+    names: list[str] = []
+    for site in sites:
+        name, *flags = site_args(apis, site, tmp_path)
+        names.append(name)
+        args += flags
+    tokens = {k: (token if "TOKEN" in k else v) for k, v in ENV.items()}
+    return onboard("keys", "upload", *names, "--key-type", "ed25519", "--timeout", "2", *args, *extra,
+                   env={**tokens, "ONBOARD_FORGE_TOKEN": token, **(env or {})}, timeout=60)
+
+
+def test_new_key_is_added_to_all_four_with_a_telling_title(apis: FakeApis, key: str, tmp_path: Path) -> None:
+    r = up(apis, tmp_path, *SITES, extra=("--json",))
     assert r.returncode == 0, r.output
-    assert [u["status"] for u in json.loads(r.stdout)["uploads"]] == ["added", "added"]
-    for site in ("github", "gitlab"):
+    assert [u["status"] for u in json.loads(r.stdout)["uploads"]] == ["added"] * 4
+    for site in SITES:
         [entry] = apis.keys[site]
         assert entry["key"] == " ".join(key.split()[:2])
-        assert "@" in str(entry["title"]) and time.strftime("%Y-%m-%d") in str(entry["title"])
+        title = str(entry["title"])
+        assert title.startswith("onboard: ") and "@" in title and time.strftime("%Y-%m-%d") in title
     assert GOOD not in r.output
 
 
-def test_existing_key_is_already_registered_without_a_post(apis: FakeApis, key: str) -> None:
-    apis.keys["github"].append({"id": 9, "key": " ".join(key.split()[:2]), "title": "old"})
-    r = up(apis, "github")
-    assert r.returncode == 0 and "already registered" in r.stderr
+@pytest.mark.parametrize("site", SITES)
+def test_existing_key_is_already_registered_without_a_post(apis: FakeApis, key: str, tmp_path: Path,
+                                                           site: str) -> None:
+    apis.add(site, key, "old")
+    r = up(apis, tmp_path, site)
+    assert r.returncode == 0 and "already registered" in r.stderr, r.output
     assert apis.posts == 0
 
 
-@pytest.mark.parametrize("site", ["github", "gitlab"])
-def test_key_used_by_another_account(apis: FakeApis, key: str, site: str) -> None:
+@pytest.mark.parametrize("site", SITES)
+def test_our_key_on_a_later_page_is_found(apis: FakeApis, key: str, tmp_path: Path, site: str) -> None:
+    for i in range(149):
+        apis.add(site, f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i:022d}", f"laptop {i}")
+    apis.add(site, key, "this one, on page 2 or 3")
+    r = up(apis, tmp_path, site)
+    assert r.returncode == 0 and "already registered" in r.stderr, r.output
+    assert apis.posts == 0
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_key_used_by_another_account(apis: FakeApis, key: str, tmp_path: Path, site: str) -> None:
     apis.elsewhere.add(key.split()[1])
-    r = up(apis, site)
+    r = up(apis, tmp_path, site)
     assert r.returncode == 5, r.output
     assert "another" in r.stderr and "account" in r.stderr
 
 
-@pytest.mark.parametrize(("site", "token", "code", "words"), [
-    ("github", BAD, 2, "rejected the token (401)"),
-    ("gitlab", BAD, 2, "rejected the token (401)"),
-    ("github", NOSCOPE, 2, "write:public_key"),
-    ("gitlab", NOSCOPE, 2, "`api` scope"),
+@pytest.mark.parametrize(("site", "token", "words"), [
+    ("github", BAD, "rejected the token (401)"),
+    ("gitlab", BAD, "rejected the token (401)"),
+    ("gitea", BAD, "rejected the token (401)"),
+    ("bitbucket", BAD, "rejected the API token and email (401)"),
+    ("github", NOSCOPE, "admin:public_key"),
+    ("gitlab", NOSCOPE, "`api` scope"),
+    ("gitea", NOSCOPE, "write:user"),
+    ("bitbucket", NOSCOPE, "read:user:bitbucket"),
 ])
-def test_token_errors_say_the_fix(apis: FakeApis, key: str, site: str, token: str, code: int, words: str) -> None:
-    r = up(apis, site, token=token)
-    assert r.returncode == code, r.output
+def test_token_errors_say_the_fix(apis: FakeApis, key: str, tmp_path: Path, site: str, token: str,
+                                  words: str) -> None:
+    r = up(apis, tmp_path, site, token=token)
+    assert r.returncode == 2, r.output
     assert words in r.output and token not in r.output
 
 
-def test_hanging_server_is_exit_4_within_the_timeout(apis: FakeApis, key: str) -> None:
-    start = time.monotonic()
-    r = onboard("keys", "upload", "github", "--key-type", "ed25519", "--github-api",
-                f"http://127.0.0.1:{apis.port}/hang", "--timeout", "1", env={"GH_TOKEN": GOOD})
+def test_bitbucket_needs_the_account_email(apis: FakeApis, key: str, tmp_path: Path) -> None:
+    r = up(apis, tmp_path, "bitbucket", env={"BITBUCKET_EMAIL": ""})
+    assert r.returncode == 2 and "BITBUCKET_EMAIL" in r.stderr, r.output
+    assert apis.seen == []
+    r = up(apis, tmp_path, "bitbucket", env={"BITBUCKET_EMAIL": "", "ONBOARD_BITBUCKET_EMAIL": EMAIL})
+    assert r.returncode == 0, r.output
+
+
+# -- hostile or broken servers: exit 4 naming the provider, never a hang or a crash -------------
+def test_a_server_dripping_bytes_is_cut_at_the_total_deadline(apis: FakeApis, key: str, tmp_path: Path) -> None:
+    # One byte every half second for five minutes: each read is quick, so only a deadline for the
+    # whole request ends it. onboard()'s own 60 s timeout would fail the test on a hang.
+    apis.mode = "drip"
+    r = up(apis, tmp_path, "github")
     assert r.returncode == 4, r.output
-    assert time.monotonic() - start < 1 + 4
+    assert "github: no complete answer" in r.stderr and "within 2 s" in r.stderr
 
 
-def test_redirect_is_not_followed_with_the_token(apis: FakeApis, key: str) -> None:
-    r = onboard("keys", "upload", "github", "--key-type", "ed25519", "--github-api",
-                f"http://127.0.0.1:{apis.port}/redirect", env={"GH_TOKEN": GOOD})
-    assert r.returncode == 4 and "redirect" in r.stderr
+def test_a_3gb_content_length_is_refused_before_reading(apis: FakeApis, key: str, tmp_path: Path) -> None:
+    apis.mode = "huge"  # the server then sends nothing: reading the body would end in the deadline instead
+    r = up(apis, tmp_path, "gitlab")
+    assert r.returncode == 4, r.output
+    assert "announced a 3,221,225,472-byte answer" in r.stderr and apis.posts == 0
 
 
-def test_token_needs_https_and_comes_only_from_env_or_file(key: str, tmp_path: Path) -> None:
+def test_an_endless_body_is_abandoned_at_the_cap(apis: FakeApis, key: str, tmp_path: Path) -> None:
+    apis.mode = "huge-chunked"
+    r = up(apis, tmp_path, "github")
+    assert r.returncode == 4, r.output
+    assert "sent more than 4,194,304 bytes" in r.stderr
+    # every child of this test so far (keygen, upload) stayed small: no 3 GB buffer
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 300 * 1024
+
+
+@pytest.mark.parametrize(("mode", "words"), [
+    ("dict", "not a list of keys"),
+    ("strings", "an entry is not an object"),
+    ("notjson", "not JSON"),
+    ("nothttp", "did not give a valid HTTP answer"),
+    ("loop", "does not end"),
+    ("offsite", "pointed to another server"),
+    ("redirect", "redirect"),
+])
+@pytest.mark.parametrize("site", ["github", "gitea"])
+def test_malformed_answers_are_exit_4_naming_the_provider(apis: FakeApis, key: str, tmp_path: Path, mode: str,
+                                                          words: str, site: str) -> None:
+    apis.mode = mode
+    r = up(apis, tmp_path, site)
+    assert r.returncode == 4, r.output
+    name = "forge" if site == "gitea" else site
+    assert f"{name}:" in r.stderr and words in r.stderr, r.stderr
+    assert "Traceback" not in r.output and apis.posts == 0
+
+
+def test_bitbucket_page_that_is_not_a_page(apis: FakeApis, key: str, tmp_path: Path) -> None:
+    apis.mode = "strings"  # /user answers a list: no uuid
+    r = up(apis, tmp_path, "bitbucket")
+    assert r.returncode == 4 and "bitbucket:" in r.stderr and "uuid" in r.stderr, r.output
+
+
+def test_token_needs_https_and_an_api(key: str, tmp_path: Path) -> None:
     r = onboard("keys", "upload", "github", "--key-type", "ed25519", "--github-api", "http://api.example.com",
                 env={"GH_TOKEN": GOOD})
     assert r.returncode == 2 and "https://" in r.stderr
     r = onboard("keys", "upload", "github", "--key-type", "ed25519")
-    assert r.returncode == 2 and "GH_TOKEN" in r.stderr
-    r = onboard("keys", "upload", "bitbucket", "--key-type", "ed25519", env={"GH_TOKEN": GOOD})
+    assert r.returncode == 2 and "GH_TOKEN" in r.stderr and "--token-file github=FILE" in r.stderr
+    r = onboard("keys", "upload", "azure-devops", "--key-type", "ed25519", env={"GH_TOKEN": GOOD})
     assert r.returncode == 2 and "paste the key by hand" in r.stderr
+    r = onboard("keys", "upload", "--key-type", "ed25519")
+    assert r.returncode == 2 and "no provider has a token" in r.stderr
 
 
-def test_token_file(apis: FakeApis, key: str, tmp_path: Path) -> None:
+# -- tokens: one per provider ---------------------------------------------------------------------
+def test_one_token_file_for_two_providers_is_refused(apis: FakeApis, key: str, tmp_path: Path) -> None:
     f = tmp_path / "token"
     f.write_text(GOOD + "\n")
-    r = onboard("keys", "upload", "gitlab", "--key-type", "ed25519", "--gitlab-url", apis.gitlab,
+    r = onboard("keys", "upload", "github", "gitlab", "--key-type", "ed25519", "--github-api", apis.url("github"),
+                "--gitlab-url", apis.url("gitlab"), "--token-file", str(f))
+    assert r.returncode == 2 and "github=FILE" in r.stderr, r.output
+    assert apis.seen == []  # nothing was sent anywhere
+
+
+def test_each_token_reaches_only_its_provider(apis: FakeApis, key: str, tmp_path: Path) -> None:
+    apis.tokens.update(github="tok_gh_only", gitlab="tok_gl_only")
+    (tmp_path / "gh").write_text("tok_gh_only\n")
+    (tmp_path / "gl").write_text("tok_gl_only")
+    r = onboard("keys", "upload", "github", "gitlab", "--key-type", "ed25519", "--github-api", apis.url("github"),
+                "--gitlab-url", apis.url("gitlab"), "--token-file", f"github={tmp_path / 'gh'}",
+                "--token-file", f"gitlab={tmp_path / 'gl'}", env={"GH_TOKEN": "tok_env_unused"})
+    assert r.returncode == 0, r.output
+    sent = {(site, auth) for site, _, auth in apis.seen}
+    assert sent == {("github", "Bearer tok_gh_only"), ("gitlab", "tok_gl_only")}
+    assert "tok_" not in r.output
+
+
+def test_bare_token_file_for_one_provider(apis: FakeApis, key: str, tmp_path: Path) -> None:
+    f = tmp_path / "token"
+    f.write_text(GOOD + "\n")
+    r = onboard("keys", "upload", "gitlab", "--key-type", "ed25519", "--gitlab-url", apis.url("gitlab"),
                 "--token-file", str(f))
     assert r.returncode == 0, r.output
     assert len(apis.keys["gitlab"]) == 1
+
+
+def test_a_token_with_a_newline_inside_is_refused(apis: FakeApis, key: str, tmp_path: Path) -> None:
+    r = up(apis, tmp_path, "github", env={"GH_TOKEN": "abc\r\nX-Injected: 1"})
+    assert r.returncode == 2 and "not one token" in r.stderr, r.output
+    assert apis.seen == [] and "X-Injected" not in r.output
+
+
+@pytest.mark.parametrize(("fields", "words"), [
+    ('api = "gitea"', "api_url"),
+    ('api = "sourcehut"\napi_url = "https://x.example"', "api must be one of"),
+])
+def test_team_provider_api_fields_are_checked(key: str, tmp_path: Path, fields: str, words: str) -> None:
+    f = tmp_path / "p.toml"
+    f.write_text(f'[providers.forge]\nhosts = ["forge.example"]\nfingerprints = ["SHA256:{"A" * 43}"]\n{fields}\n')
+    r = onboard("keys", "upload", "forge", "--key-type", "ed25519", "--providers-file", str(f), env={"ONBOARD_FORGE_TOKEN": GOOD})
+    assert r.returncode == 2 and words in r.stderr, r.output
 
 
 @pytest.mark.sshd
@@ -207,12 +243,12 @@ def test_unattended_setup_uploads_then_clones(apis: FakeApis, sshd: Sshd, bare_r
                                               tmp_path: Path) -> None:
     from test_clone import ProcWatcher
 
-    apis.on_add.append(lambda line: sshd.authorized_keys.write_text(str(line)))  # the provider now knows it
+    apis.authorize("github", sshd.authorized_keys)  # the provider now decides which keys sshd accepts
     pins = tmp_path / "pins.toml"
     pins.write_text(sshd.providers_toml())
     with ProcWatcher(GOOD) as watcher:
         r = onboard("setup", "--non-interactive", "--no-passphrase", "--key-type", "ed25519", "--upload", "github",
-                    "--github-api", apis.github, "--providers-file", str(pins), "--providers", "local",
+                    "--github-api", apis.url("github"), "--providers-file", str(pins), "--providers", "local",
                     "--repo", sshd.url(bare_repo), "--json", env={"GH_TOKEN": GOOD})
     assert r.returncode == 0, r.output
     summary = json.loads(r.stdout)

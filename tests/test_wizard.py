@@ -152,7 +152,7 @@ def test_wizard_offers_upload_when_a_token_is_set(home: Path, tmp_path: Path) ->
     import threading
     from http.server import ThreadingHTTPServer
 
-    from test_upload import GOOD, FakeApis, make_handler
+    from helpers.fake_apis import GOOD, FakeApis, make_handler
 
     fake = FakeApis(0)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(fake))
@@ -161,7 +161,7 @@ def test_wizard_offers_upload_when_a_token_is_set(home: Path, tmp_path: Path) ->
     try:
         os.environ["GH_TOKEN"] = GOOD
         child = spawn("--providers", "github", "--offline", "--key-type", "ed25519", "--email", "w@example.com",
-                      "--no-passphrase", "--github-api", fake.github)
+                      "--no-passphrase", "--github-api", fake.url("github"))
         child.expect("Key type")
         child.send(DOWN)
         child.send(ENTER)

@@ -39,14 +39,12 @@ def preflight(r: Run) -> None:
             u, target=s.target, dest=None, local_root=s.local_root, cloudfiles_root=s.cloudfiles_root,
             cloudfiles_user_name=s.cloudfiles_user, tgt=r.target))
         check(_trusted_or_pinned, r, u, chosen)
-    for name in s.upload:
-        from onboarding import upload as up
-        from onboarding.pipeline.upload import token
+    if s.upload:
+        from onboarding.pipeline.upload import clients, names_for
 
-        if name not in up.SUPPORTED:
-            problems.append(f"--upload {name}: only {', '.join(up.SUPPORTED)} have an API for keys")
-        else:
-            check(token, r, name)
+        names = check(names_for, r, s.upload)
+        if names:
+            check(clients, r, names)  # each provider's API and token, before anything is written
     if s.dest is not None and len(s.repos) > 1:
         problems.append("--dest names one folder, but several --repo were given")
     if problems:

@@ -1,53 +1,85 @@
-"""The upload stage: register the public key through the providers' APIs, tokens from Secrets."""
+"""The upload stage and what `keys` shares with it: which providers, their API clients (each with
+its own token, from Secrets or its own file), and the title that marks onboard's keys."""
 
 from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from onboarding import api
 from onboarding import upload as up
+from onboarding.api import tokens
 from onboarding.errors import UsageError
 from onboarding.instance import detect_compute_instance
 from onboarding.pipeline.context import Run
-from onboarding.settings import read_input
 
 
 def title(r: Run) -> str:
-    """Tells keys apart in the provider's list: user@host (instance) date."""
+    """Tells keys apart in the provider's list: onboard: user@host (instance) date."""
     ci = detect_compute_instance(r.target.home)
     where = f" ({ci.name})" if ci else ""
-    return f"{r.target.name}@{socket.gethostname()}{where} {time.strftime('%Y-%m-%d')}"
+    return f"{api.TITLE_PREFIX} {r.target.name}@{socket.gethostname()}{where} {time.strftime('%Y-%m-%d')}"
 
 
-def token(r: Run, provider: str) -> str:
-    """The provider's token: --token-file, else its variables (GH_TOKEN, ...), held by Secrets."""
-    names = up.TOKEN_ENV[provider]
+def _overrides(r: Run) -> dict[str, str]:
+    s = r.settings
+    return {"github": s.github_api, "gitlab": s.gitlab_url, "bitbucket": s.bitbucket_api}
+
+
+def _environ(r: Run) -> Mapping[str, str]:
+    """The token variables this run holds (Secrets), never os.environ directly."""
+    return r.secrets.variables
+
+
+def _files(r: Run, names: Sequence[str]) -> dict[str, object]:
+    return dict(tokens.token_paths(r.settings.token_file, r.settings.token_files, names))
+
+
+def names_for(r: Run, given: Sequence[str]) -> list[str]:
+    """The providers named, or those with an API and a token; unknown names are exit 2."""
+    catalogue = r.catalogue
+    for name in given:
+        if name not in catalogue:
+            raise UsageError(f"unknown provider {name!r}", hint=f"known: {', '.join(catalogue)}")
+    if given:
+        return list(dict.fromkeys(given))
+    files = tokens.token_paths(None, r.settings.token_files, [])
+    found = [n for n, p in catalogue.items()
+             if p.api and (n in r.secrets.tokens or tokens.has_token(n, files, _environ(r)))]
+    if not found:
+        raise UsageError("no provider has a token", hint="set GH_TOKEN, GITLAB_TOKEN, BITBUCKET_TOKEN or "
+                         "ONBOARD_<PROVIDER>_TOKEN, or pass --token-file PROVIDER=FILE")
+    return found
+
+
+def token(r: Run, provider: str, names: Sequence[str] = ()) -> str:
+    """The provider's token: Key Vault's (Secrets), else its own file, else its variables."""
     if provider in r.secrets.tokens:
-        value = r.secrets.tokens[provider]
-    elif r.settings.token_file is not None:
-        raw = read_input(r.settings.token_file.expanduser(), r.settings.inputs, "--token-file")
-        value = raw.decode(errors="replace").strip()
-    else:
-        value = r.secrets.token_from(names) or ""
-    if not value:
-        raise UsageError(f"no token for {provider}", hint=f"set {' or '.join(names)}, or pass --token-file FILE")
-    return value
+        return r.secrets.tokens[provider]
+    files = tokens.token_paths(r.settings.token_file, r.settings.token_files, names or [provider])
+    return tokens.read_token(provider, files, _environ(r), r.settings.inputs)
+
+
+def clients(r: Run, names: Sequence[str]) -> list[api.KeyClient]:
+    """One API client a provider, each with its own token (all read before any request is sent)."""
+    catalogue = r.catalogue
+    for n in names:
+        if not catalogue[n].api:
+            raise UsageError(f"{n} has no API for SSH keys", hint="paste the key by hand (onboard keygen shows where)")
+    endpoints = [api.endpoint(n, catalogue[n].api, catalogue[n].api_url, _overrides(r)) for n in names]
+    email = r.settings.bitbucket_email or r.secrets.variables.get("BITBUCKET_EMAIL")
+    return [api.client(ep, token(r, ep.provider, names), timeout=r.settings.timeout, email=email)
+            for ep in endpoints]
 
 
 def upload_all(r: Run, public_line: str, names: Sequence[str]) -> list[up.UploadResult]:
-    unknown = [n for n in names if n not in up.SUPPORTED]
-    if unknown:
-        raise UsageError(f"cannot upload to {', '.join(unknown)}: only {', '.join(up.SUPPORTED)} have an API for it",
-                         hint="for Bitbucket and Azure DevOps paste the key by hand (onboard keygen shows where)")
-    s, console = r.settings, r.console
+    names = names_for(r, names)
     results = []
-    for name in names:
-        secret = token(r, name)
-        base = s.github_api if name == "github" else s.gitlab_url
-        console.step(f"Registering the key with {name} ({base})")
-        result = up.upload(name, public_line, title(r), base=base, token=secret, timeout=s.timeout)
-        console.ok(f"{name}: {'already registered' if result.status == 'already-registered' else 'added'}"
-                   + (f" as '{result.title}'" if result.status == "added" else ""))
-        results.append(result)
+    for c, name in zip(clients(r, names), names, strict=True):
+        r.console.step(f"Registering the key with {name}")
+        status, key = api.upload(c, public_line, title(r))
+        said = "already registered" if status == "already-registered" else f"added as '{key.title}'"
+        r.console.ok(f"{name}: {said}")
+        results.append(up.UploadResult(name, status, key.title))
     return results

@@ -1,0 +1,48 @@
+"""Gitea and Forgejo (Codeberg, self-hosted): /api/v1/user/keys (Gitea API "userCurrentListKeys")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from onboarding.api import base
+from onboarding.api.base import RemoteKey, Session, TokenError
+
+SCOPE = "write:user"  # Gitea >= 1.19 scoped tokens; read:user is enough to list
+
+
+class Gitea:
+    kind = "gitea"
+
+    def __init__(self, provider: str, url: str, token: str, *, timeout: float) -> None:
+        self.s = Session(provider, url.rstrip("/") + "/api/v1", {"Authorization": f"token {token}"},
+                         timeout=timeout)
+
+    def list_keys(self) -> list[RemoteKey]:
+        entries = self.s.pages("/user/keys?limit=50&page=1", lambda b: (base.as_list(self.s, b), None), self._check)
+        return [base.remote_key(self.s, e, id_field="id", title_field="title", created_field="created_at")
+                for e in entries]
+
+    def add_key(self, public_line: str, title: str) -> RemoteKey:
+        status, body, headers = self.s.call("POST", "/user/keys", {"title": title, "key": public_line.strip()})
+        if status == 422:  # "Key content has been used as non-deploy key" (the list ruled out this account)
+            raise base.in_use_elsewhere(self.s.provider)
+        self._check(status, body, headers, "add the key")
+        return base.remote_key(self.s, body, id_field="id", title_field="title", created_field="created_at")
+
+    def delete_key(self, key: RemoteKey) -> None:
+        status, body, headers = self.s.call("DELETE", f"/user/keys/{int(key.id)}")
+        if status == 404:
+            return
+        self._check(status, body, headers, "delete a key")
+
+    def _check(self, status: int, body: Any, headers: Mapping[str, str], doing: str) -> None:
+        if status in (200, 201, 204):
+            return
+        name = self.s.provider
+        if status == 401:
+            raise TokenError(f"{name} rejected the token (401): wrong, expired or revoked",
+                             hint=f"create an access token with the {SCOPE} scope (Settings > Applications)")
+        if status == 403:
+            raise TokenError(f"{name} did not let the token {doing} (403)", hint=f"it needs the {SCOPE} scope")
+        raise base.unexpected(name, status, doing)

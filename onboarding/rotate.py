@@ -1,0 +1,144 @@
+"""keys rotate: a new key replaces the old one on every provider, proven before the old one goes.
+
+Order, so that at every instant at least one working key is registered and on disk:
+1. the new pair is written beside the old one (<key>.rotate-new); the old pair is untouched;
+2. on each provider holding the old key, the new key is added;
+3. each is verified by logging in with the new key (ssh -T through a private agent);
+   a failure in 1-3 removes what this run added and leaves the old key working everywhere;
+4. the old pair is kept as a backup and the new pair takes its place (two renames);
+5. only then the old key is removed from each provider; a failure here is reported per
+   provider with the exact step left (exit 7, PartialRemovalError).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from onboarding import keys, proc
+from onboarding.api import KeyClient, RemoteKey
+from onboarding.errors import GitError, OnboardError, PartialRemovalError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+GREETINGS = ("successfully authenticated", "Welcome to GitLab", "logged in as", "Shell access is not supported",
+             "authenticated via ssh key", "Hi there")
+
+
+@dataclass
+class Site:
+    """One provider taking part: its API client, where to log in, and how far it got."""
+
+    provider: str
+    client: KeyClient
+    host: str
+    port: int
+    user: str
+    add_key_url: str | None = None
+    old: RemoteKey | None = None
+    new: RemoteKey | None = None
+    added: bool = False  # by this run (rollback removes only these)
+    removed: bool = False
+    error: str | None = None
+
+
+def staging(path: Path) -> Path:
+    return path.with_name(path.name + ".rotate-new")
+
+
+def create_new(req: keys.KeyRequest) -> keys.KeyResult:
+    """The new pair at the staging path; a pair a killed earlier rotate left there is ours to replace."""
+    for p in (req.path, Path(str(req.path) + ".pub")):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(p)
+    return keys.ensure_key(req)
+
+
+def register(sites: Sequence[Site], old_line: str, new_line: str, title: str) -> list[Site]:
+    """Add the new key where the old one is; return the sites that take part (the others lack the old key)."""
+    taking_part = []
+    for s in sites:
+        listed = s.client.list_keys()
+        s.old = next((k for k in listed if k.same(old_line)), None)
+        if s.old is None:
+            continue
+        s.new = next((k for k in listed if k.same(new_line)), None)
+        if s.new is None:
+            s.new = s.client.add_key(new_line, title)
+            s.added = True
+        taking_part.append(s)
+    return taking_part
+
+
+def verify(sites: Sequence[Site], key_path: Path, key: PrivateKeyTypes, comment: str, known_hosts: Path,
+           timeout: float) -> None:
+    """Log in to each provider with the new key, through a private agent (a passphrase never asks)."""
+    from onboarding.agent import private_agent
+
+    try:
+        with private_agent(key, comment) as sock:
+            _log_in_each(sites, key_path, known_hosts, sock, timeout)
+    except OSError as exc:  # the agent's socket refused or vanished: expected, and the old key stays
+        raise OnboardError(f"the private ssh-agent did not take the new key ({exc.strerror or exc})",
+                           hint="nothing was removed: the old key still works everywhere; run rotate again") from None
+
+
+def _log_in_each(sites: Sequence[Site], key_path: Path, known_hosts: Path, sock: Path, timeout: float) -> None:
+    from onboarding.clone import SshOptions, ssh_argv
+
+    for s in sites:
+        argv = [*ssh_argv(SshOptions(key_path, known_hosts, batch=True, connect_timeout=timeout)), "-T",
+                "-p", str(s.port), f"{s.user}@{s.host}"]
+        done = proc.run(argv, timeout=timeout + 5, extra={"SSH_AUTH_SOCK": str(sock)})
+        said = (done.out + done.err).strip()
+        if done.timed_out or not (done.returncode == 0 or any(g in said for g in GREETINGS)):
+            last = said.splitlines()[-1] if said else f"exit {done.returncode}"
+            raise GitError(f"{s.provider}: the new key was registered but logging in with it failed ({last})",
+                           hint="nothing was removed: the old key still works everywhere")
+
+
+def rollback(sites: Sequence[Site]) -> list[str]:
+    """Remove the new key where this run added it; return what could not be undone."""
+    left = []
+    for s in sites:
+        if s.added and s.new is not None:
+            try:
+                s.client.delete_key(s.new)
+            except OnboardError as exc:
+                left.append(f"{s.provider}: remove the unused new key '{s.new.title}' ({exc.message})")
+    return left
+
+
+def swap(path: Path, new_path: Path) -> Path:
+    """Old pair -> backup (links), new pair -> the key's path; return the backup's private path."""
+    pub, new_pub = Path(str(path) + ".pub"), Path(str(new_path) + ".pub")
+    backup = keys.backup_pair(path, pub)
+    # Back to back: a kill between them leaves the new private key with the old .pub; both keys
+    # are registered at this point, and the private key holds its own public half.
+    os.replace(new_path, path)
+    os.replace(new_pub, pub)
+    return backup
+
+
+def remove_old(sites: Sequence[Site]) -> None:
+    """Delete the old key on each site; report every one left (exit 7), the rest still go."""
+    for s in sites:
+        if s.old is None:
+            continue
+        try:
+            s.client.delete_key(s.old)
+            s.removed = True
+        except OnboardError as exc:
+            s.error = exc.message
+    left = [s for s in sites if s.old is not None and not s.removed]
+    if left:
+        steps = "; ".join(f"{s.provider}: delete the old key '{s.old.title}' (id {s.old.id})"
+                          + (f" at {s.add_key_url}" if s.add_key_url else "") + f" [{s.error}]"
+                          for s in left if s.old is not None)
+        raise PartialRemovalError(f"the new key works everywhere, but the old key is still registered: {steps}",
+                                  hint="run `onboard keys prune` or delete it on the provider's page")

@@ -1,0 +1,151 @@
+"""keys rotate against a fake GitHub API that decides which keys a real loopback sshd accepts.
+
+"Verified" is real: the fake rewrites sshd's AuthorizedKeysFile with the keys registered on it,
+so logging in with a key proves it is registered. A failure is injected at each step.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Result, Sshd, onboard
+from helpers.fake_apis import GOOD, FakeApis, serve
+
+pytestmark = pytest.mark.sshd
+
+
+@pytest.fixture
+def apis() -> Iterator[FakeApis]:
+    with serve() as fake:
+        yield fake
+
+
+@pytest.fixture
+def world(apis: FakeApis, sshd: Sshd, home: Path, tmp_path: Path) -> tuple[Path, str]:
+    """An old key registered on the fake (so sshd takes it), the sshd pinned as provider `local`."""
+    r = onboard("keygen", "-y", "--key-type", "ed25519", "--no-passphrase")
+    assert r.returncode == 0, r.output
+    old = (home / ".ssh" / "id_ed25519.pub").read_text()
+    apis.add("github", old, "onboard: me@old-box 2024-01-01", days_old=100)
+    apis.authorize("github", sshd.authorized_keys)
+    pins = tmp_path / "pins.toml"
+    pins.write_text(sshd.providers_toml(extra=f'api = "github"\napi_url = "{apis.url("github")}"\n'))
+    r = onboard("hosts", "verify", "local", "--providers-file", str(pins))
+    assert r.returncode == 0, r.output
+    return pins, old
+
+
+def logs_in(sshd: Sshd, key: Path) -> bool:
+    done = subprocess.run(["ssh", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "IdentityAgent=none", "-p", str(sshd.port), f"{sshd.user}@127.0.0.1", "true"],
+                          capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    return done.returncode == 0
+
+
+def rotate(pins: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return onboard("keys", "rotate", "local", "--providers", "local", "--providers-file", str(pins),
+                   "--key-type", "ed25519", "-y", "--timeout", "10", *args,
+                   env={"ONBOARD_LOCAL_TOKEN": GOOD, **(env or {})})
+
+
+def backups(home: Path) -> list[Path]:
+    return sorted(p for p in (home / ".ssh").iterdir() if ".bak-" in p.name and not p.name.endswith(".pub"))
+
+
+def test_rotate_replaces_the_key_after_proving_the_new_one(apis: FakeApis, sshd: Sshd, home: Path,
+                                                            world: tuple[Path, str]) -> None:
+    pins, old = world
+    r = rotate(pins, "--passphrase-env", "NEWPW", "--json", env={"NEWPW": "correct horse battery"})
+    assert r.returncode == 0, r.output
+    new = (home / ".ssh" / "id_ed25519.pub").read_text()
+    assert new.split()[1] != old.split()[1]
+    assert [k["key"] for k in apis.keys["github"]] == [" ".join(new.split()[:2])]
+    assert apis.titles("github")[0].startswith("onboard: ")
+    [backup] = backups(home)
+    assert Path(str(backup) + ".pub").read_text() == old
+    assert not logs_in(sshd, backup)  # the old key no longer opens anything
+    summary = json.loads(r.stdout)
+    assert summary["providers"][0]["old_removed"] is True
+    assert "correct horse" not in r.output and GOOD not in r.output
+    assert not list((home / ".ssh").glob("*.rotate-new*"))
+
+
+@pytest.mark.parametrize(("step", "code"), [("list", 4), ("add", 4), ("verify", 6)])
+def test_a_failure_before_removal_leaves_the_old_key_working(apis: FakeApis, sshd: Sshd, home: Path,
+                                                              world: tuple[Path, str], step: str, code: int) -> None:
+    pins, old = world
+    if step == "verify":
+        apis.frozen = True  # registered, but sshd never hears of it: logging in fails
+    else:
+        apis.fail[f"github:{step}"] = 500
+    r = rotate(pins, "--no-passphrase")
+    assert r.returncode == code, r.output
+    assert (home / ".ssh" / "id_ed25519.pub").read_text() == old
+    assert logs_in(sshd, home / ".ssh" / "id_ed25519")
+    assert [k["key"] for k in apis.keys["github"]] == [" ".join(old.split()[:2])]  # the new key was taken back
+    assert backups(home) == [] and not list((home / ".ssh").glob("*.rotate-new*"))
+    if step == "verify":
+        assert "logging in with it failed" in r.stderr and "old key still works" in r.stderr
+
+
+def test_a_failed_removal_is_exit_7_naming_the_step_left(apis: FakeApis, sshd: Sshd, home: Path,
+                                                         world: tuple[Path, str]) -> None:
+    pins, old = world
+    apis.fail["github:delete"] = 500
+    r = rotate(pins, "--no-passphrase")
+    assert r.returncode == 7, r.output
+    assert "local: delete the old key 'onboard: me@old-box 2024-01-01'" in r.stderr
+    assert logs_in(sshd, home / ".ssh" / "id_ed25519")  # the new key, in place and working
+    [backup] = backups(home)
+    assert Path(str(backup) + ".pub").read_text() == old and logs_in(sshd, backup)  # still registered
+    # what is left is exactly what prune (or a second rotate) would remove
+    assert len(apis.keys["github"]) == 2
+
+
+def test_rotate_needs_providers_it_cannot_reach_named_as_skipped(apis: FakeApis, home: Path,
+                                                                 world: tuple[Path, str]) -> None:
+    pins, old = world
+    r = onboard("keys", "rotate", "local", "--providers-file", str(pins), "--key-type", "ed25519", "-y",
+                "--no-passphrase", env={"ONBOARD_LOCAL_TOKEN": GOOD})
+    assert r.returncode == 2 and "azure-devops" in r.stderr and "--skip" in r.stderr, r.output
+    assert apis.seen == [] and (home / ".ssh" / "id_ed25519.pub").read_text() == old
+    r = onboard("keys", "rotate", "local", "--providers-file", str(pins), "--key-type", "ed25519", "-y",
+                "--no-passphrase", "--skip", "github,gitlab,bitbucket,azure-devops,codeberg",
+                env={"ONBOARD_LOCAL_TOKEN": GOOD})
+    assert r.returncode == 0, r.output
+
+
+@pytest.mark.parametrize("step", ["add", "delete"])
+def test_interrupted_rotate_leaves_a_working_key(apis: FakeApis, sshd: Sshd, home: Path,
+                                                  world: tuple[Path, str], step: str) -> None:
+    import os
+    import signal
+    import sys
+    import threading
+
+    pins, old = world
+    gate = threading.Event()
+    apis.hold[f"github:{step}"] = gate
+    child = subprocess.Popen(
+        [sys.executable, "-m", "onboarding", "keys", "rotate", "local", "--providers", "local", "--providers-file",
+         str(pins), "--key-type", "ed25519", "-y", "--no-passphrase"],
+        env={**os.environ, "ONBOARD_LOCAL_TOKEN": GOOD}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        assert apis.arrived.wait(60), "rotate never reached the held request"
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    finally:
+        gate.set()
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err
+    assert logs_in(sshd, home / ".ssh" / "id_ed25519")  # whichever key is in place opens the door
+    assert not list((home / ".ssh").glob("*.rotate-new*"))
+    if step == "add":  # before the swap: the old pair is untouched
+        assert (home / ".ssh" / "id_ed25519.pub").read_text() == old and backups(home) == []
