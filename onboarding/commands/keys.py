@@ -124,16 +124,18 @@ def rotate_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
     backup = rotate.swap(path, new_path)
     console.ok(f"{path} is the new key; the old pair is kept as {backup} (and .pub)")
     console.step("Removing the old key from " + ", ".join(s.provider for s in taking))
-    data = {"backup": str(backup), "key": str(path), "fingerprint": created.fingerprint,
-            "providers": [{"provider": s.provider, "old_id": s.old.id if s.old else None,
-                           "new_id": s.new.id if s.new else None, "old_removed": s.removed} for s in taking]}
+    def data() -> dict[str, object]:
+        return {"backup": str(backup), "key": str(path), "fingerprint": created.fingerprint,
+                "providers": [{"provider": s.provider, "old_id": s.old.id if s.old else None,
+                               "new_id": s.new.id if s.new else None, "old_removed": s.removed} for s in taking]}
+
     try:
         rotate.remove_old(taking)  # raises PartialRemovalError (exit 7) naming each step left
     except PartialRemovalError as exc:
-        exc.result = data
+        exc.result = data()
         raise
     console.ok("the old key is gone from every provider that had it")
-    return Result(data)
+    return Result(data())
 
 
 def _check_skipped(settings: Settings, catalogue: dict[str, Provider], names: Sequence[str]) -> None:
