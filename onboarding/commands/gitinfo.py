@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from onboarding import gitinfo
 from onboarding.console import Console
 from onboarding.errors import UsageError
@@ -21,7 +23,9 @@ def _printable(text: str, console: Console) -> str:
 def run(settings: Settings, console: Console) -> int:
     if not 0 < settings.git_timeout <= 3600:
         raise UsageError(f"--timeout {settings.git_timeout:g}: choose more than 0 and at most 3600 seconds")
-    if settings.checkout is not None or settings.job is not None:
+    if settings.job is not None:
+        return _job(settings.job, settings, console)
+    if settings.checkout is not None:
         raise UsageError("--checkout needs --job FILE (the job whose commit to check out)")
     # No PATH: git runs in this process's own folder, as the SDK does (even a deleted one).
     path = settings.path.expanduser() if settings.path else None
@@ -42,3 +46,25 @@ def run(settings: Settings, console: Console) -> int:
     # The terminal shows user:token@ masked; --json gives the exact values for job properties.
     console.table([(key, _printable(_mask(value), console)) for key, value in props.items()])
     return 0
+
+
+def _job(job: Path, settings: Settings, console: Console) -> int:
+    """--job FILE [--checkout DIR]: does the local repository hold the job's code? 0 yes, 7 no."""
+    from onboarding import gitjob
+
+    try:
+        text = console.stdin.read() if str(job) == "-" else job.expanduser().read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--job {job}: cannot read it ({exc})") from None
+    path = settings.path.expanduser() if settings.path else None
+    comparison = gitjob.compare(gitjob.read_job(text), path, timeout=settings.git_timeout)
+    if settings.checkout is not None:
+        dest = gitjob.checkout(comparison, path, settings.checkout.expanduser(), timeout=settings.git_timeout)
+        console.ok(f"worktree at the job's commit: {dest}")
+        if comparison.job.dirty:
+            console.warn("the job had uncommitted changes: this worktree lacks them")
+    console.emit_json(comparison.as_json())
+    for c in comparison.checks:
+        line = _printable(f"{'ok' if c.status == 'ok' else c.status:8} {c.name:10} {c.message}", console)
+        console.out(line + (f"\n{'':20}fix: {_printable(c.fix, console)}" if c.fix and c.status != "ok" else ""))
+    return 0 if comparison.matches else gitjob.DIFFERS
