@@ -181,6 +181,12 @@ def _git_info(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", nargs="?", type=Path, metavar="PATH", default=None)
     p.add_argument("--sdk", choices=("all", "v1", "v2"), default=S,
                    help="v2: azure-ai-ml; v1: azureml-core; all: the documentation's seven properties")
+    p.add_argument("--timeout", dest="git_timeout", type=float, metavar="S", default=S,
+                   help="one deadline for all of git's work (default 60)")
+    p.add_argument("--job", type=Path, metavar="FILE", default=S,
+                   help="compare with a job: `az ml job show` JSON, its properties, or MLflow run tags (- for stdin)")
+    p.add_argument("--checkout", type=Path, metavar="DIR", default=S,
+                   help="with --job: create a worktree at the job's commit in DIR (fetching it when missing)")
 
 
 def _doctor(p: argparse.ArgumentParser) -> None:

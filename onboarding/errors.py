@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     CONFLICT = 5
     GIT = 6
     PARTIAL = 7  # keys rotate/prune: some keys that should have been removed are still registered
+    DIFFERS = 8  # git-info --job: the local code is not the job's (a verdict, not a failure)
     INTERRUPTED = 130
 
 

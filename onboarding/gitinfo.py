@@ -1,30 +1,34 @@
 """The Git tracking properties Azure ML attaches to a job submitted from a folder.
 
 Reproduces azure-ai-ml's `get_git_properties()` (v2) and azureml-core's
-GitTrackingInfoProvider (v1) exactly — same keys, values and absences — with fewer,
-parallel git processes. The SDKs run five commands one after another:
+GitTrackingInfoProvider (v1) exactly — same keys, values and absences — with fewer
+git processes. The SDKs run five commands one after another:
 
     rev-parse --is-inside-work-tree | ls-remote --get-url | symbolic-ref --short HEAD
     rev-parse HEAD | status --porcelain .
 
-Here one `rev-parse --is-inside-work-tree HEAD --abbrev-ref HEAD` answers the first,
-third and fourth (--abbrev-ref shortens exactly as symbolic-ref --short does, "heads/x"
-when a tag x exists; `status --porcelain=v2 --branch` would say "x", so it is not used
-for the branch), and it runs beside ls-remote and status. Whenever that combined answer
-is not the plain case (unborn branch, detached HEAD), the SDK's own commands are run,
-so the result is the same by construction. Imports nothing heavy: it must start fast.
+Here `rev-parse --is-inside-work-tree HEAD --symbolic-full-name HEAD --abbrev-ref HEAD`
+answers the first, third and fourth, beside `ls-remote --get-url` (which only reads the
+config). `status` — which runs the repository's fsmonitor, filters and hooks — starts only
+once that said `true`, as in the SDK. `--abbrev-ref` shortens strictly (`heads/x` when a
+remote-tracking `refs/remotes/x` exists) and `symbolic-ref --short` loosely, so the
+combined answer is used only when it is the branch's plain name; otherwise (such names,
+an unborn branch, a detached HEAD) the SDK's own commands run, so the result is the same
+by construction. One deadline bounds all of it. Imports nothing heavy: it must start fast.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-GIT_TIMEOUT = 60.0  # the SDKs wait forever; a hung network share should not hang us
+from onboarding import proc
+
+DEFAULT_TIMEOUT = 60.0  # the SDKs wait forever; a hung network share should not hang us
 
 ENV = {
     "repo": "AZUREML_GIT_REPOSITORY_URI",
@@ -56,7 +60,11 @@ DOC_TABLE = (  # the seven properties of the Azure ML documentation table
 )
 # azure-ai-ml >= 1.27 `has_pat_token`: any user part in an https URL counts as a token.
 SDK_TOKEN_RE = re.compile(r"https://(?:[^/@]+/)?([^/@]+)@")
+# What the terminal masks: any user[:password]@ after a scheme.
 CREDENTIALS_RE = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]+@", re.IGNORECASE)
+# What is worth a warning: a user part in http(s) (a token or a login), or a password anywhere.
+# `ssh://git@host/...` is the normal ssh user, not a secret.
+_SECRET_IN_URL_RE = re.compile(r"^(?:https?://[^/@]+@|[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]+@)", re.IGNORECASE)
 
 
 class GitRun(NamedTuple):  # NamedTuples, not dataclasses: git-info must start fast
@@ -76,31 +84,34 @@ class GitRun(NamedTuple):  # NamedTuples, not dataclasses: git-info must start f
             return None
 
 
-def start_git(args: Sequence[str], cwd: Path) -> subprocess.Popen[bytes] | GitRun:
-    """Start git without waiting, so several run at once; a GitRun when it could not start."""
-    try:
-        return subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        return GitRun(False, missing=True)
-    except OSError:
-        return GitRun(False)
+class Git(NamedTuple):
+    """Where and how git runs: the folder (None: this process's own, as the SDK), environment, deadline."""
 
+    cwd: Path | None
+    env: Mapping[str, str]
+    deadline: float
 
-def finish_git(proc: subprocess.Popen[bytes] | GitRun) -> GitRun:
-    if isinstance(proc, GitRun):
-        return proc
-    try:
-        out, err = proc.communicate(timeout=GIT_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return GitRun(False, timed_out=True)
-    return GitRun(proc.returncode == 0, out, err)
+    def start(self, args: Sequence[str]) -> proc.Popen[bytes] | GitRun:
+        """Start git without waiting, so several run at once; a GitRun when it could not start."""
+        if time.monotonic() >= self.deadline:
+            return GitRun(False, timed_out=True)
+        try:
+            return proc.start(["git", *args], env=self.env, cwd=self.cwd)
+        except FileNotFoundError as exc:  # git itself, or a folder deleted since
+            return GitRun(False, missing=exc.filename != str(self.cwd))
+        except OSError:
+            return GitRun(False)
 
+    def finish(self, p: proc.Popen[bytes] | GitRun) -> GitRun:
+        if isinstance(p, GitRun):
+            return p
+        done = proc.finish(p, deadline=self.deadline)  # kills git's whole group at the deadline
+        return GitRun(done.returncode == 0 and not done.timed_out, done.stdout, done.stderr,
+                      timed_out=done.timed_out)
 
-def run_git(args: Sequence[str], cwd: Path) -> GitRun:
-    return finish_git(start_git(args, cwd))
+    def run_all(self, jobs: Mapping[str, Sequence[str]]) -> dict[str, GitRun]:
+        started = {name: self.start(args) for name, args in jobs.items()}  # all at once
+        return {name: self.finish(p) for name, p in started.items()}
 
 
 class Raw:
@@ -111,7 +122,8 @@ class Raw:
         self.inside = inside
         self.top_stderr = top_stderr
         self.status_lines: list[str] = []
-        self.problems: list[str] = []  # dubious-ownership, git-missing, timeout
+        self.problems: list[str] = []  # git-missing, timeout, dubious-ownership, cwd-deleted, branch-not-utf8
+        self.timeout = DEFAULT_TIMEOUT
 
 
 def _clean_str(value: str | bool | None) -> str | None:
@@ -126,56 +138,87 @@ def _clean_bool(value: str | bool | None) -> bool | None:
     return str(value).strip().lower() in ("true", "1")
 
 
-def gather(path: Path, environ: Mapping[str, str] | None = None) -> Raw:
+def cwd_deleted() -> bool:
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def gather(path: Path | None, environ: Mapping[str, str] | None = None, *,
+           timeout: float = DEFAULT_TIMEOUT) -> Raw:
+    """Run git in `path` (None: the current folder, even a deleted one, as the SDK does).
+
+    git gets the caller's environment minus onboard's secrets (parity with the SDK) and
+    LC_ALL=C, so that its messages (dubious ownership ...) read the same in every locale.
+    """
     env = os.environ if environ is None else environ
+    git = Git(path, proc.caller_env(extra={"LC_ALL": "C"}, base=env), time.monotonic() + timeout)
     values: dict[str, str | bool | None] = {k: env.get(v) for k, v in ENV.items()}
-    jobs: dict[str, list[str]] = {"top": ["rev-parse", "--is-inside-work-tree", "HEAD", "--abbrev-ref", "HEAD"]}
+    jobs: dict[str, list[str]] = {
+        "top": ["rev-parse", "--is-inside-work-tree", "HEAD", "--symbolic-full-name", "HEAD", "--abbrev-ref", "HEAD"]}
     if not values["repo"]:
-        jobs["repo"] = ["ls-remote", "--get-url"]
-    if not values["dirty"]:
-        jobs["status"] = ["status", "--porcelain", "."]
-    started = {name: start_git(args, path) for name, args in jobs.items()}  # all at once
-    runs = {name: finish_git(proc) for name, proc in started.items()}
+        jobs["repo"] = ["ls-remote", "--get-url"]  # reads the config only: safe before the gate
+    runs = git.run_all(jobs)
     top = runs["top"]
     raw = Raw(values, inside=False, top_stderr=top.stderr.decode(errors="replace"))
-    _note_problems(raw, runs)
+    raw.timeout = timeout
     lines = top.stdout.decode(errors="replace").splitlines() if not top.missing else []
     raw.inside = bool(lines) and _clean_bool(lines[0]) is True
-    if not raw.inside:
-        return raw
-    if not values["repo"]:
-        values["repo"] = runs["repo"].text()
-    _branch_and_commit(raw, top, path)
-    if not values["dirty"]:
-        status = runs["status"].text()
-        raw.status_lines = status.splitlines() if status else []
-        # The SDK: `dirty or output and True` -> "" (clean) stays falsy, text becomes True.
-        values["dirty"] = None if status is None else (bool(status) or status)
+    if raw.inside:
+        runs.update(_inside(raw, git, runs))
+    _note_problems(raw, runs, path)
     return raw
 
 
-def _branch_and_commit(raw: Raw, top: GitRun, path: Path) -> None:
-    values = raw.values
-    plain = top.ok and top.text() is not None
+def _plain(top: GitRun) -> tuple[str, str] | None:
+    """(commit, branch) when the combined rev-parse named a branch as symbolic-ref --short would."""
     lines = (top.text() or "").splitlines()
-    branch: str | None
-    commit: str | None
-    if plain and len(lines) == 3 and lines[2] != "HEAD":
-        commit, branch = lines[1] + "\n", lines[2] + "\n"
-    else:  # unborn branch, detached HEAD, odd output: ask exactly as the SDK does
-        branch = run_git(["symbolic-ref", "--short", "HEAD"], path).text() if not values["branch"] else None
-        commit = run_git(["rev-parse", "HEAD"], path).text() if not values["commit"] else None
-    values["branch"] = values["branch"] or branch
-    values["commit"] = values["commit"] or commit
+    if len(lines) == 4 and lines[2] == f"refs/heads/{lines[3]}":
+        return lines[1], lines[3]
+    return None
 
 
-def _note_problems(raw: Raw, runs: Mapping[str, GitRun]) -> None:
+def _inside(raw: Raw, git: Git, runs: Mapping[str, GitRun]) -> dict[str, GitRun]:
+    values = raw.values
+    top = runs["top"]
+    plain = _plain(top)
+    jobs: dict[str, list[str]] = {}
+    if not values["dirty"]:
+        jobs["status"] = ["status", "--porcelain", "."]
+    if not values["branch"] and plain is None:  # ask exactly as the SDK does
+        jobs["branch"] = ["symbolic-ref", "--short", "HEAD"]
+    if not values["commit"] and plain is None:
+        jobs["commit"] = ["rev-parse", "HEAD"]
+    more = git.run_all(jobs)
+    if not values["repo"]:
+        values["repo"] = runs["repo"].text()
+    if plain is not None:
+        values["commit"] = values["commit"] or plain[0] + "\n"
+        values["branch"] = values["branch"] or plain[1] + "\n"
+    else:
+        values["commit"] = values["commit"] or more["commit"].text()
+        values["branch"] = values["branch"] or more["branch"].text()
+        if "branch" in more and more["branch"].ok and more["branch"].text() is None:
+            raw.problems.append("branch-not-utf8")
+    if not values["dirty"]:
+        status = more["status"].text()
+        raw.status_lines = status.splitlines() if status else []
+        # The SDK: `dirty or output and True` -> "" (clean) stays falsy, text becomes True.
+        values["dirty"] = None if status is None else (bool(status) or status)
+    return more
+
+
+def _note_problems(raw: Raw, runs: Mapping[str, GitRun], path: Path | None) -> None:
     if any(r.missing for r in runs.values()):
         raw.problems.append("git-missing")
     if any(r.timed_out for r in runs.values()):
         raw.problems.append("timeout")
     if "dubious ownership" in raw.top_stderr:
         raw.problems.append("dubious-ownership")
+    if path is None and not raw.inside and cwd_deleted():
+        raw.problems.append("cwd-deleted")
 
 
 def properties(raw: Raw, sdk: str) -> dict[str, str]:
@@ -201,28 +244,54 @@ class Warning_(NamedTuple):
     fix: str
 
 
-def warnings(raw: Raw, path: Path) -> list[Warning_]:
-    out: list[Warning_] = []
-    if "git-missing" in raw.problems:
-        out.append(Warning_("git-missing", "git is not installed: nothing will be tracked",
-                            "install git (apt-get install git)"))
-    if "dubious-ownership" in raw.problems:
-        top = _dubious_path(raw.top_stderr) or str(path)
-        out.append(Warning_(
-            "dubious-ownership",
-            f"git refuses {top}: it is owned by another user ('dubious ownership'), so every git "
-            "call the SDK makes fails silently and nothing is tracked",
-            f"git config --global --add safe.directory '{top}'",
-        ))
-    if "timeout" in raw.problems:
-        out.append(Warning_("timeout", f"a git command took longer than {GIT_TIMEOUT:g}s (slow share?)",
-                            "the SDK would wait; consider a clone on local disk"))
+def warnings(raw: Raw, path: Path | None) -> list[Warning_]:
+    out = [_WARNINGS[code](raw, path) for code in _PROBLEM_ORDER if code in raw.problems]
     if not raw.inside and not out:
-        out.append(Warning_("not-a-repository", f"{path} is not inside a Git work tree: nothing will be tracked",
+        out.append(Warning_("not-a-repository",
+                            f"{_where(path)} is not inside a Git work tree: nothing will be tracked",
                             "submit from a clone (onboard clone URL), or set AZUREML_GIT_* variables"))
     if raw.inside:
         out.extend(_repo_warnings(raw))
     return out
+
+
+def _where(path: Path | None) -> str:
+    return "the current folder" if path is None else str(path)
+
+
+def _git_missing(raw: Raw, path: Path | None) -> Warning_:
+    return Warning_("git-missing", "git is not installed: nothing will be tracked", "install git (apt-get install git)")
+
+
+def _dubious(raw: Raw, path: Path | None) -> Warning_:
+    top = _dubious_path(raw.top_stderr) or _where(path)
+    return Warning_(
+        "dubious-ownership",
+        f"git refuses {top}: it is owned by another user ('dubious ownership'), so every git "
+        "call the SDK makes fails silently and nothing is tracked",
+        f"only if you trust that user: git config --global --add safe.directory '{top}' (their repository "
+        "config — hooks, fsmonitor, filters — then runs as you); otherwise work in your own clone",
+    )
+
+
+def _timeout(raw: Raw, path: Path | None) -> Warning_:
+    return Warning_("timeout", f"git did not finish within {raw.timeout:g}s (slow share?): the SDK would wait",
+                    "use a clone on local disk, or a longer --timeout")
+
+
+def _cwd_deleted(raw: Raw, path: Path | None) -> Warning_:
+    return Warning_("cwd-deleted", "the current folder was deleted (or moved) while you were in it: git fails "
+                    "there and nothing is tracked", 'cd back into the project (cd "$PWD" if it was re-created)')
+
+
+def _branch_not_utf8(raw: Raw, path: Path | None) -> Warning_:
+    return Warning_("branch-not-utf8", "the branch name is not valid UTF-8: the SDK records no branch",
+                    "rename the branch: git branch -m <utf-8-name>")
+
+
+_PROBLEM_ORDER = ("git-missing", "dubious-ownership", "cwd-deleted", "timeout")
+_WARNINGS = {"git-missing": _git_missing, "dubious-ownership": _dubious, "timeout": _timeout,
+             "cwd-deleted": _cwd_deleted}
 
 
 def _dubious_path(stderr: str) -> str | None:
@@ -233,8 +302,8 @@ def _dubious_path(stderr: str) -> str | None:
 def _repo_warnings(raw: Raw) -> list[Warning_]:
     out = []
     url = _clean_str(raw.values["repo"])
-    if url and CREDENTIALS_RE.match(url):
-        dropped = bool(SDK_TOKEN_RE.search(url))
+    dropped = bool(url and SDK_TOKEN_RE.search(url))
+    if url and (dropped or _SECRET_IN_URL_RE.match(url)):
         effect = ("azure-ai-ml >= 1.27 then drops ALL Git properties from the job"
                   if dropped else "azure-ai-ml does not detect it here and records it")
         out.append(Warning_(
@@ -242,7 +311,9 @@ def _repo_warnings(raw: Raw) -> list[Warning_]:
             f"the remote URL carries a user name or token ({effect}; azureml-core stores it in the job)",
             "switch the remote to SSH: git remote set-url origin git@HOST:ORG/REPO.git",
         ))
-    if raw.values["branch"] is None:
+    if "branch-not-utf8" in raw.problems:
+        out.append(_branch_not_utf8(raw, None))
+    elif raw.values["branch"] is None:
         out.append(Warning_("detached-head", "HEAD is detached: no branch will be recorded",
                             "check out a branch, or set AZUREML_GIT_BRANCH=<name> before submitting"))
     if url is None:

@@ -64,6 +64,9 @@ class Settings(NamedTuple):
     # git-info
     path: Path | None = None
     sdk: str = "all"
+    git_timeout: float = 60.0  # git-info's own --timeout (a total deadline; the others default to 10)
+    job: Path | None = None
+    checkout: Path | None = None
     # doctor
     auth_test: bool = False
     # keys upload / setup --upload

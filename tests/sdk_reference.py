@@ -2,7 +2,9 @@
 
 `python sdk_reference.py CASES.json` prints, for each {"cwd", "env"} case, what the real
 azure-ai-ml `get_git_properties()` returns when run there (cwd and environment set as a
-job submission would have them). Only used when azure-ai-ml is installed.
+job submission would have them). A case with "delete_cwd": true removes its (empty) cwd
+after entering it: a folder deleted while you are in it. Only used when azure-ai-ml is
+installed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ def main() -> None:
         os.environ.update(base)
         os.environ.update(case["env"])
         os.chdir(case["cwd"])
+        if case.get("delete_cwd"):
+            os.rmdir(case["cwd"])
         out.append(get_git_properties())
     print(json.dumps(out))
 

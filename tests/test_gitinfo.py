@@ -173,11 +173,45 @@ def token_url(tmp: Path) -> tuple[Path, dict[str, str]]:
     return repo, {}
 
 
+def _branch_beside_remote_ref(tmp: Path, branch: str) -> tuple[Path, dict[str, str]]:
+    """A local branch whose name is also a remote-tracking ref's short name (rev-parse --abbrev-ref
+    then says heads/<name>, symbolic-ref --short <name>)."""
+    repo, env = clean(tmp)
+    git("update-ref", "refs/remotes/origin/main", "HEAD", cwd=repo)
+    git("symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main", cwd=repo)
+    git("update-ref", "refs/remotes/upstream/dev", "HEAD", cwd=repo)
+    git("checkout", "-q", "-b", branch, cwd=repo)
+    return repo, env
+
+
+def branch_origin_main(tmp: Path) -> tuple[Path, dict[str, str]]:
+    return _branch_beside_remote_ref(tmp, "origin/main")
+
+
+def branch_origin(tmp: Path) -> tuple[Path, dict[str, str]]:
+    return _branch_beside_remote_ref(tmp, "origin")
+
+
+def branch_upstream_dev(tmp: Path) -> tuple[Path, dict[str, str]]:
+    return _branch_beside_remote_ref(tmp, "upstream/dev")
+
+
+def branch_origin_head(tmp: Path) -> tuple[Path, dict[str, str]]:
+    return _branch_beside_remote_ref(tmp, "origin/HEAD")
+
+
+def branch_shadowed_by_tag_and_remote(tmp: Path) -> tuple[Path, dict[str, str]]:
+    repo, env = _branch_beside_remote_ref(tmp, "origin/main")
+    git("tag", "origin/main", cwd=repo)
+    return repo, env
+
+
 STATES: dict[str, Callable[[Path], tuple[Path, dict[str, str]]]] = {
     f.__name__: f for f in (clean, modified, untracked_only, detached, no_commits, no_remote, not_a_repo,
                             inside_git_dir, below_top_changes_elsewhere, upstream_remote, insteadof, overrides,
                             overrides_outside, empty_overrides, empty_overrides_inside, branch_shadowed_by_tag,
-                            token_url)
+                            token_url, branch_origin_main, branch_origin, branch_upstream_dev, branch_origin_head,
+                            branch_shadowed_by_tag_and_remote)
 }
 
 EXPECTED_V2 = {  # hand-checked values; commit "*" = the repository's HEAD
@@ -210,6 +244,11 @@ EXPECTED_V2 = {  # hand-checked values; commit "*" = the repository's HEAD
                                "mlflow.source.git.commit": "*"},
     "branch_shadowed_by_tag": {"mlflow.source.git.repoURL": SSH_URL, "mlflow.source.git.branch": "heads/main",
                                "mlflow.source.git.commit": "*", "azureml.git.dirty": "False"},
+    **{name: {"mlflow.source.git.repoURL": SSH_URL, "mlflow.source.git.branch": branch,
+              "mlflow.source.git.commit": "*", "azureml.git.dirty": "False"}
+       for name, branch in (("branch_origin_main", "origin/main"), ("branch_origin", "origin"),
+                            ("branch_upstream_dev", "upstream/dev"), ("branch_origin_head", "origin/HEAD"),
+                            ("branch_shadowed_by_tag_and_remote", "heads/origin/main"))},
     "token_url": {"mlflow.source.git.repoURL": "https://ghp_secret123@github.com/org/app.git",
                   "mlflow.source.git.branch": "main", "mlflow.source.git.commit": "*", "azureml.git.dirty": "False"},
 }
@@ -308,3 +347,168 @@ def test_git_info_imports_nothing_heavy(tmp_path: Path) -> None:
             " file=sys.stderr)")
     r = subprocess.run([sys.executable, "-c", code, str(cwd)], capture_output=True, text=True)
     assert r.stderr.strip().endswith("[]"), r.stderr
+
+
+# -- a folder deleted while you are in it -------------------------------------------------
+def _in_deleted_folder(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run onboard from `folder` after deleting it (the shell enters it, removes it, then starts us)."""
+    script = 'cd "$1" && rmdir "$1" && shift && exec "$@"'
+    return subprocess.run(["sh", "-c", script, "sh", str(folder), sys.executable, "-m", "onboarding", *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120)
+
+
+@pytest.mark.parametrize("extra", [{}, {"AZUREML_GIT_BRANCH": "main", "AZUREML_GIT_DIRTY": "1"}])
+def test_deleted_current_folder_is_what_the_sdk_says_and_warns(tmp_path: Path, extra: dict[str, str]) -> None:
+    repo, _ = clean(tmp_path)
+    folder = repo / "gone"
+    folder.mkdir()
+    r = _in_deleted_folder(folder, "git-info", "--sdk", "v2", "--json", env=extra)
+    assert r.returncode == 0, r.stderr
+    expected = {k: v for k, v in {"mlflow.source.git.branch": extra.get("AZUREML_GIT_BRANCH"),
+                                  "azureml.git.dirty": "True" if extra else None}.items() if v}
+    assert json.loads(r.stdout) == expected
+    assert "was deleted" in r.stderr and "not inside a Git work tree" not in r.stderr
+    human = _in_deleted_folder(_remade(folder), "git-info")
+    assert human.returncode == 0 and "Traceback" not in human.stderr
+
+
+def _remade(folder: Path) -> Path:
+    folder.mkdir()
+    return folder
+
+
+@pytest.mark.skipif(not HAVE_SDK and os.environ.get("ONBOARD_REQUIRE_SDK") != "1",
+                    reason="azure-ai-ml is not installed (pip install '.[sdk]'; CI installs it)")
+def test_deleted_current_folder_equals_the_real_azure_ai_ml_function(tmp_path: Path) -> None:
+    repo, _ = clean(tmp_path)
+    cases = [{"cwd": str(repo / name), "env": extra, "delete_cwd": True}
+             for name, extra in (("a", {}), ("b", {"AZUREML_GIT_COMMIT": "abc", "AZUREML_GIT_DIRTY": ""}))]
+    for case in cases:
+        Path(str(case["cwd"])).mkdir()
+    f = tmp_path / "cases.json"
+    f.write_text(json.dumps(cases))
+    sdk = json.loads(subprocess.run([sys.executable, str(Path(__file__).parent / "sdk_reference.py"), str(f)],
+                                    capture_output=True, text=True, check=True, timeout=300).stdout)
+    for case, expected in zip(cases, sdk, strict=True):
+        folder = _remade(Path(str(case["cwd"])))
+        r = _in_deleted_folder(folder, "git-info", "--sdk", "v2", "--json", env=dict(case["env"]))  # type: ignore[arg-type]
+        assert json.loads(r.stdout) == expected
+
+
+# -- no repository code where the SDK runs none ---------------------------------------------
+def _fsmonitor(repo: Path, marker: Path, body: str = "") -> None:
+    """core.fsmonitor: repository code that `git status` runs; it leaves `marker` behind."""
+    hook = repo.parent / f"{repo.name}-fsmonitor.sh"
+    hook.write_text(f"#!/bin/sh\ntouch '{marker}'\n{body}exit 1\n")
+    hook.chmod(0o755)
+    git("config", "core.fsmonitor", str(hook), cwd=repo)
+
+
+def test_no_repository_code_runs_where_the_sdk_runs_none(tmp_path: Path) -> None:
+    repo, _ = clean(tmp_path)
+    marker = tmp_path / "fsmonitor-ran"
+    _fsmonitor(repo, marker)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    env = {"GIT_DIR": str(repo / ".git"), "GIT_WORK_TREE": str(repo)}
+    r = onboard("git-info", "--sdk", "v2", "--json", env=env, cwd=outside)
+    assert r.returncode == 0 and json.loads(r.stdout) == reference(outside, env, v1=False) == {}
+    assert not marker.exists()  # the SDK stops at `rev-parse --is-inside-work-tree` = false ...
+    subprocess.run(["git", "status", "--porcelain", "."], cwd=outside, env={**os.environ, **env},
+                   capture_output=True, timeout=60)
+    assert marker.exists()  # ... while `git status` there would have run the fsmonitor
+
+
+def test_where_the_sdk_runs_status_the_fsmonitor_runs_too(tmp_path: Path) -> None:
+    repo, _ = clean(tmp_path)
+    marker = tmp_path / "fsmonitor-ran"
+    _fsmonitor(repo, marker)
+    assert git_info(repo, "v2", {}) == reference(repo, {}, v1=False)
+    assert marker.exists()  # parity: docs/security.md says so
+
+
+# -- one total deadline ----------------------------------------------------------------------
+@pytest.mark.parametrize("holder", ["sleep 600 &", "setsid sleep 600 &"])  # in git's group / escaped from it
+def test_the_timeout_bounds_the_wait_when_a_hook_holds_stderr(tmp_path: Path, holder: str) -> None:
+    repo, _ = clean(tmp_path)
+    pids = tmp_path / "pids"
+    # The fsmonitor starts a grandchild that inherits git's stderr, then hangs itself.
+    _fsmonitor(repo, tmp_path / "ran", body=f"{holder}\necho $! >> '{pids}'\nsleep 600\n")
+    r = onboard("git-info", str(repo), "--sdk", "v2", "--json", "--timeout", "1", timeout=60)  # hangs -> fails here
+    assert r.returncode == 0, r.stderr
+    assert "did not finish within 1s" in r.stderr
+    data = json.loads(r.stdout)
+    assert "azureml.git.dirty" not in data and data["mlflow.source.git.branch"] == "main"
+    grandchild = int(pids.read_text().split()[0])
+    if not holder.startswith("setsid"):
+        assert not _alive(grandchild)  # the whole group was killed at the deadline
+    else:
+        os.kill(grandchild, 9)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_timeout_must_be_positive(tmp_path: Path) -> None:
+    r = onboard("git-info", str(tmp_path), "--timeout", "0")
+    assert r.returncode == 2 and "--timeout" in r.stderr
+
+
+# -- stderr findings -------------------------------------------------------------------------
+def test_an_ssh_user_is_not_a_credential(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    git("remote", "add", "origin", "ssh://git@github.com/org/app.git", cwd=repo)
+    assert "user name or token" not in onboard("git-info", str(repo)).stderr
+    git("remote", "set-url", "origin", "https://dev.azure.com/pat123@org/p/_git/r", cwd=repo)  # has_pat_token: 2nd form
+    assert "drops ALL Git properties" in onboard("git-info", str(repo)).stderr
+
+
+def test_a_branch_name_that_is_not_utf8_is_not_called_detached(tmp_path: Path) -> None:
+    repo, _ = clean(tmp_path)
+    subprocess.run([b"git", b"checkout", b"-q", b"-b", b"caf\xe9"], cwd=repo, check=True)
+    assert git_info(repo, "v2", {}) == reference(repo, {}, v1=False)
+    assert "mlflow.source.git.branch" not in git_info(repo, "v2", {})
+    r = onboard("git-info", str(repo))
+    assert "not valid UTF-8" in r.stderr and "detached" not in r.stderr
+
+
+def _locale(name: str) -> str:
+    have = subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout.lower().replace("-", "").split()
+    if name.lower().replace("-", "") not in have:
+        if os.environ.get("ONBOARD_REQUIRE_LOCALES") == "1":
+            pytest.fail(f"locale {name} is missing (.ci/run generates it)")
+        pytest.skip(f"locale {name} is not installed (localedef -i de_DE -f ... {name})")
+    return name
+
+
+def test_a_latin1_terminal_shows_a_japanese_branch(tmp_path: Path) -> None:
+    loc = _locale("de_DE.ISO-8859-1")
+    repo, _ = clean(tmp_path)
+    git("checkout", "-q", "-b", "feature/日本", cwd=repo)
+    r = subprocess.run([sys.executable, "-m", "onboarding", "git-info", str(repo)], capture_output=True,
+                       env={**os.environ, "LC_ALL": loc, "LANG": loc, "PYTHONIOENCODING": ""}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert b"feature/\\u65e5\\u672c" in r.stdout
+    j = subprocess.run([sys.executable, "-m", "onboarding", "git-info", str(repo), "--json"], capture_output=True,
+                       env={**os.environ, "LC_ALL": loc, "LANG": loc}, timeout=120)
+    assert json.loads(j.stdout)["mlflow.source.git.branch"] == "feature/日本"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the repository to another uid")
+def test_dubious_ownership_is_found_in_a_german_locale(tmp_path: Path) -> None:
+    loc = _locale("de_DE.UTF-8")
+    cwd, _ = clean(tmp_path)
+    for p in [cwd, *cwd.rglob("*")]:
+        os.lchown(p, 4242, 4242)
+    german = {"LANG": loc, "LC_ALL": loc, "LANGUAGE": "de"}
+    said = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **german})
+    assert "dubious ownership" not in said.stderr  # git itself speaks German here ...
+    r = onboard("git-info", str(cwd), env=german)
+    assert "dubious ownership" in r.stderr and "not inside a Git work tree" not in r.stderr  # ... we still understand
+    assert "only if you trust" in r.stderr
