@@ -67,7 +67,7 @@ def test_every_failure_is_one_json_envelope(home: Path, argv: list[str]) -> None
 
 def test_doctor_failure_envelope_carries_its_checks(home: Path) -> None:
     doc = run("--json", "doctor", "--providers", "github").json()
-    assert [c["name"] for c in doc["result"]["checks"]][0] == "git"
+    assert doc["result"]["checks"][0]["name"] == "git"
 
 
 @pytest.mark.parametrize("argv", [
