@@ -165,19 +165,10 @@ def existing_clone_url(path: Path) -> str | None:
 
 
 def same_repository(existing: str | None, wanted: str) -> bool:
-    """Two URLs name the same repository: scp and ssh:// forms, user, case of host, .git and / aside."""
-    if existing is None:
-        return False
-    try:
-        return _identity(parse_url(existing)) == _identity(parse_url(wanted))
-    except UsageError:
-        return False
+    """Two URLs name the same repository: scp and ssh:// forms, user, host case, .git and / aside."""
+    from onboarding.repourl import normalize
 
-
-def _identity(u: RepoUrl) -> tuple[str, int, str]:
-    path = u.path.strip("/")
-    path = path[:-4] if path.endswith(".git") else path
-    return u.host.lower(), u.port, path
+    return existing is not None and normalize(existing) == normalize(wanted)
 
 
 def check_free(path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -342,3 +343,18 @@ def test_dest_with_several_repos_is_a_usage_error(home: Path) -> None:
     r = onboard("setup", "-y", "--no-passphrase", "--offline", "--dest", "/tmp/x", "--repo", "git@github.com:o/a.git",
                 "--repo", "git@github.com:o/b.git")
     assert r.returncode == 2 and "--dest names one folder" in r.stderr
+
+
+def test_an_existing_clone_of_the_same_repository_in_another_spelling_is_kept(home: Path, tmp_path: Path) -> None:
+    """`clone` agrees with setup's rerun: the same repository (scp vs ssh://, user, .git) is kept, exit 0."""
+    from conftest import make_bare
+
+    origin = make_bare(tmp_path / "app.git")
+    git("clone", "-q", str(origin), str(home / "app"))
+    git("remote", "set-url", "origin", "ssh://git@GitHub.com:22/org/app", cwd=home / "app")
+    r = onboard("clone", "git@github.com:org/app.git", "-y", "--json")
+    assert r.returncode == 0, r.output
+    assert json.loads(r.stdout)["status"] == "exists"
+    git("remote", "set-url", "origin", "git@github.com:org/other.git", cwd=home / "app")
+    r = onboard("clone", "git@github.com:org/app.git", "-y")
+    assert r.returncode == 5 and "already exists and is not empty" in r.stderr
