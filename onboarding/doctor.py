@@ -8,6 +8,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from onboarding import known_hosts, proc, sshconfig
 from onboarding.instance import Target, detect_compute_instance
@@ -17,7 +18,7 @@ from onboarding.providers import Provider
 @dataclass(frozen=True)
 class Check:
     name: str
-    status: str  # pass, warn, fail
+    status: Literal["pass", "warn", "fail"]
     detail: str
     fix: str = ""
 

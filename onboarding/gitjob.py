@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from onboarding import proc, repourl
 from onboarding.errors import ConflictError, GitError, NetworkError, UsageError
@@ -41,7 +41,7 @@ class JobGit(NamedTuple):
 
 class Check(NamedTuple):
     name: str  # repository, commit, head, dirty, keys
-    status: str  # "ok", "differs" or "unknown"
+    status: Literal["ok", "differs", "unknown"]
     message: str
     fix: str = ""
 

@@ -12,13 +12,15 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from onboarding import fsutil
 from onboarding.errors import ConflictError, UsageError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+KeyStatus = Literal["created", "reused", "replaced"]
 
 DEFAULT_NAMES = {"rsa": "id_rsa", "ed25519": "id_ed25519"}
 MIN_PASSPHRASE = 5  # as ssh-keygen: "Passphrase is too short (minimum five characters)"
@@ -32,7 +34,7 @@ class KeyResult:
     fingerprint: str
     key_type: str
     bits: int | None
-    status: str  # "created", "reused" or "replaced"
+    status: KeyStatus
     encrypted: bool
     backup: Path | None = None
     notes: tuple[str, ...] = ()

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from onboarding import api
 from onboarding.api import tokens
@@ -21,10 +22,13 @@ SUPPORTED = ("github", "gitlab", "bitbucket", "codeberg")  # built-ins with an `
 TOKEN_ENV = tokens.TOKEN_ENV
 
 
+UploadStatus = Literal["added", "already-registered"]
+
+
 @dataclass(frozen=True)
 class UploadResult:
     provider: str
-    status: str  # added, already-registered
+    status: UploadStatus
     title: str
 
 

@@ -83,7 +83,7 @@ def _offer_upload(r: Run, key: keys.KeyResult, chosen: list[prov.Provider]) -> l
     from onboarding import upload as up
     from onboarding.pipeline.upload import upload_all
 
-    done = []
+    done: list[str] = []
     for p in chosen:
         names = [v for v in up.TOKEN_ENV.get(p.name, ()) if r.secrets.has_variable(v)]
         if not names or not r.prompter.confirm(f"{names[0]} is set: register the key with {p.title} now?",

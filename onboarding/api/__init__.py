@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from onboarding.api.base import TITLE_PREFIX, RemoteKey, TokenError
 from onboarding.errors import UsageError
@@ -59,7 +59,7 @@ def client(ep: Endpoint, token: str, *, timeout: float, email: str | None = None
     return bitbucket.Bitbucket(ep.provider, ep.url, token, email=email, timeout=timeout)
 
 
-def upload(c: KeyClient, public_line: str, title: str) -> tuple[str, RemoteKey]:
+def upload(c: KeyClient, public_line: str, title: str) -> tuple[Literal["added", "already-registered"], RemoteKey]:
     """(added | already-registered, the key's record): a key already there is not added twice."""
     for key in c.list_keys():
         if key.same(public_line):
