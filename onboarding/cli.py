@@ -335,7 +335,8 @@ def _run(ns: argparse.Namespace, console: Console, handoff: Mapping[str, Any] | 
     if handoff is None:
         from onboarding import secrets as sec
 
-        settings = settings_mod.build(flags, os.environ)
+        # setup's pre-check reports bad values together with every other problem it finds
+        settings = settings_mod.build(flags, os.environ, defer=name == "setup")
         secrets, _ = sec.load(settings, os.environ, stdin=sec.stdin_reader())
     return console.render(dispatch(name, settings, secrets, console))
 

@@ -12,6 +12,10 @@ from onboarding.settings import Settings
 
 def run(settings: Settings, secrets: Secrets, console: Console) -> Result:
     r = pipeline.Run.start(settings, secrets, console)
+    if settings.problems and r.prompter.can_ask:  # the wizard asks nothing on top of bad flags
+        from onboarding.errors import UsageError
+
+        raise UsageError("bad options:\n  - " + "\n  - ".join(settings.problems), hint="fix them, then run again")
     if r.prompter.can_ask:
         from onboarding.wizard import Wizard
 
