@@ -60,12 +60,25 @@ def identity_blob(key: PrivateKeyTypes, comment: str) -> bytes:
     return body + _string(comment.encode())
 
 
+def _connect(s: socket.socket, sock_path: Path) -> None:
+    # ssh-agent binds the socket (so it exists) a moment before it listens: refused means "not yet".
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            s.connect(str(sock_path))
+            return
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _add_identity(sock_path: Path, key: PrivateKeyTypes, comment: str) -> None:
     message = (bytes([SSH2_AGENTC_ADD_ID_CONSTRAINED]) + identity_blob(key, comment)
                + bytes([SSH_AGENT_CONSTRAIN_LIFETIME]) + struct.pack(">I", LIFETIME))
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(10)
-        s.connect(str(sock_path))
+        _connect(s, sock_path)
         s.sendall(_string(message))
         header = s.recv(4)
         reply = s.recv(struct.unpack(">I", header)[0]) if len(header) == 4 else b""

@@ -101,7 +101,7 @@ def _clone_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cloudfiles-root", type=Path, metavar="DIR", default=S,
                    help="cloudfiles share (default ~/cloudfiles/code)")
     g.add_argument("--cloudfiles-user", metavar="NAME", default=S,
-                   help="folder under Users/ (default: the only one there, else your login name)")
+                   help="folder under Users/ (default: the only one there; several or none: asked, or exit 2)")
     g.add_argument("--branch", metavar="NAME", default=S, help="branch to check out")
     g.add_argument("--depth", type=int, metavar="N", default=S, help="shallow clone of N commits")
 

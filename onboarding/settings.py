@@ -81,14 +81,17 @@ class Settings(NamedTuple):
     inputs: Mapping[str, bytes] = MappingProxyType({})
     # bad values kept for setup's pre-check, which reports them with every other problem (validate)
     problems: tuple[str, ...] = ()
+    # where each option that was given came from ("--bits", "ONBOARD_BITS", "team.toml: [setup] bits"):
+    # messages name it, and the wizard asks only what nobody answered
+    origins: Mapping[str, str] = MappingProxyType({})
 
 
 # Options a team file may not set: they are per-invocation or would be a secret channel.
 # A team file never holds a passphrase or a reference to one: one team-wide passphrase defeats its purpose.
 _NOT_IN_FILE = {"config", "json", "passphrase_stdin", "passphrase_file", "passphrase_env", "passphrase_keyvault",
-                "path", "team_providers", "user", "inputs", "problems"}
+                "path", "team_providers", "user", "inputs", "problems", "origins"}
 # Options that are not read from ONBOARD_*: ONBOARD_CONFIG is allowed, the rest are not.
-_NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path", "inputs", "problems"}
+_NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path", "inputs", "problems", "origins"}
 _LIST_OPTIONS = {"providers", "repos", "upload", "token_keyvault"}
 
 
@@ -212,6 +215,7 @@ def _team_values(flags: Mapping[str, Any], env: Mapping[str, str], files: Files 
     """The system team file, then --config over it: lists replaced, [providers.*] merged."""
     values: dict[str, Any] = {}
     providers: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     system = system_team_file(env)
     config = config_path(flags, env)
     for path in (system, config):
@@ -225,6 +229,7 @@ def _team_values(flags: Mapping[str, Any], env: Mapping[str, str], files: Files 
             continue  # root does not read a file the user controls: the user side will
         options, tables = read_team_file(path, files)
         values.update(options)
+        origins.update({name: f"{path}: [setup] {name}" for name in options})
         for name, table in tables.items():
             if name in providers:
                 raise UsageError(f"{path}: [providers.{name}] is defined in {system} too",
@@ -234,6 +239,7 @@ def _team_values(flags: Mapping[str, Any], env: Mapping[str, str], files: Files 
         values["team_providers"] = providers
     if config is not None:
         values["config"] = config
+    values["origins"] = origins
     return values
 
 
@@ -243,17 +249,21 @@ def build(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None, *,
     env = os.environ if environ is None else environ
     names = list(Settings._fields)
     values = _team_values(flags, env, files, skip_unread) if team_files else {}
+    origins: dict[str, str] = values.pop("origins", {})
     for name in names:
         if name in _NOT_IN_ENV or name == "config":
             continue
         raw = env.get(env_name(name))
         if raw is not None and raw != "":
             values[name] = _convert(name, raw, f"environment {env_name(name)}")
+            origins[name] = env_name(name)
     for name, value in flags.items():
         if value is not None:
             values[name] = tuple(value) if name in _LIST_OPTIONS else value
+            origins[name] = "--" + name.replace("_", "-")
     if files:
         values["inputs"] = MappingProxyType(dict(files))
+    values["origins"] = MappingProxyType(origins)
     if values.get("json"):
         values["non_interactive"] = True  # one JSON document on stdout leaves no room for prompts
     return validate(Settings(**values), defer=defer)
@@ -266,23 +276,26 @@ def problems(s: Settings) -> list[UsageError]:
     def bad(message: str, hint: str | None = None) -> None:
         found.append(UsageError(message, hint=hint))
 
+    def o(name: str) -> str:  # the flag, variable or team-file key the value came from
+        return s.origins.get(name, "--" + name.replace("_", "-"))
+
     if s.key_type not in KEY_TYPES:
-        bad(f"--key-type must be one of {', '.join(KEY_TYPES)}, not {s.key_type!r}")
+        bad(f"{o('key_type')} must be one of {', '.join(KEY_TYPES)}, not {s.key_type!r}")
     if s.key_type == "rsa" and not 3072 <= s.bits <= 16384:
-        bad(f"--bits {s.bits}: RSA keys must have 3072 to 16384 bits",
+        bad(f"{o('bits')} {s.bits}: RSA keys must have 3072 to 16384 bits",
             "4096 (the default) is what Azure DevOps and every provider accept")
     if not 1 <= s.kdf_rounds <= 1000:
-        bad(f"--kdf-rounds {s.kdf_rounds}: choose 1 to 1000 (OpenSSH uses 24)")
+        bad(f"{o('kdf_rounds')} {s.kdf_rounds}: choose 1 to 1000 (OpenSSH uses 24)")
     if s.target not in TARGETS:
-        bad(f"--target must be local or cloudfiles, not {s.target!r}")
+        bad(f"{o('target')} must be local or cloudfiles, not {s.target!r}")
     if s.sdk not in SDKS:
-        bad(f"--sdk must be one of {', '.join(SDKS)}, not {s.sdk!r}")
+        bad(f"{o('sdk')} must be one of {', '.join(SDKS)}, not {s.sdk!r}")
     if not 0 < s.timeout <= 600:
-        bad(f"--timeout {s.timeout}: choose more than 0 and at most 600 seconds")
+        bad(f"{o('timeout')} {s.timeout}: choose more than 0 and at most 600 seconds")
     if s.depth is not None and s.depth < 1:
-        bad(f"--depth {s.depth}: must be at least 1")
+        bad(f"{o('depth')} {s.depth}: must be at least 1")
     if not 0 < s.keyvault_timeout <= 600:
-        bad(f"--keyvault-timeout {s.keyvault_timeout}: choose more than 0 and at most 600 seconds")
+        bad(f"{o('keyvault_timeout')} {s.keyvault_timeout}: choose more than 0 and at most 600 seconds")
     for check in _value_checks(s):
         try:
             check()

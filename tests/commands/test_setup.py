@@ -25,3 +25,11 @@ def test_one_bad_value_elsewhere_keeps_its_own_message() -> None:
     assert done.returncode == 2
     assert "--bits 1024: RSA keys must have 3072 to 16384 bits" in done.stderr
     assert "4096 (the default)" in done.stderr
+
+
+def test_a_bad_team_file_value_names_the_file_and_key(tmp_path: Path) -> None:
+    team = tmp_path / "team.toml"
+    team.write_text("[setup]\nbits = 1024\n")
+    done = onboard("keygen", "-y", "--no-passphrase", "--config", str(team))
+    assert done.returncode == 2
+    assert f"{team}: [setup] bits 1024" in done.stderr
