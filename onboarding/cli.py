@@ -131,6 +131,10 @@ def _setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--upload", type=_providers_list, action="extend", metavar="LIST", default=S,
                    help="register the key through the API of github and/or gitlab before cloning")
     _upload_options(p)
+    g = p.add_argument_group("git identity (set only when missing; the email is --email, when given)")
+    g.add_argument("--git-name", metavar="NAME", default=S, help="git user.name for your commits")
+    g.add_argument("--git-identity-overwrite", action="store_true", default=S,
+                   help="replace a user.name / user.email already set (default: keep it and report)")
 
 
 def _keygen(p: argparse.ArgumentParser) -> None:

@@ -100,6 +100,14 @@ def _parse_scheme(text: str, scheme: str) -> RepoUrl:
     return _checked(RepoUrl(text, parts.username, parts.hostname, port, parts.path))
 
 
+def with_user(u: RepoUrl, user: str) -> RepoUrl:
+    """The same URL with a login user (for scp-like and ssh:// forms alike)."""
+    if _SCHEME.match(u.text):
+        scheme, rest = u.text.split("://", 1)
+        return parse_url(f"{scheme}://{user}@{rest}")
+    return parse_url(f"{user}@{u.text}")
+
+
 def _checked(u: RepoUrl) -> RepoUrl:
     if not _HOST.match(u.host):
         raise UsageError(f"refusing {u.text!r}: bad host name {u.host!r}")

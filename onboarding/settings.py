@@ -62,6 +62,9 @@ class Settings(NamedTuple):
     cloudfiles_user: str | None = None
     branch: str | None = None
     depth: int | None = None
+    # git identity (setup): user.name; the email is `email`, when given explicitly
+    git_name: str | None = None
+    git_identity_overwrite: bool = False
     # git-info
     path: Path | None = None
     sdk: str = "all"

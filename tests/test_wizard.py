@@ -19,7 +19,7 @@ def spawn(*args: str) -> pexpect.spawn:
     env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1"}
     child = pexpect.spawn(sys.executable, ["-m", "onboarding", *args], env=env, encoding="utf-8",
                           timeout=60, dimensions=(40, 160))
-    child.logfile_read = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the child
+    child.logfile_read = open(os.environ.get("WIZARD_LOG", os.devnull), "a")  # noqa: SIM115 - lives as long as the child
     return child
 
 
@@ -28,11 +28,11 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
     pins = tmp_path / "pins.toml"
     pins.write_text(sshd.providers_toml())
     child = spawn("--providers-file", str(pins), "--providers", "local")
-    child.expect("Email for the key comment")
-    child.sendline("wiz@example.com")
     child.expect("Key type")
     child.send(DOWN)  # RSA is preselected; take Ed25519 here to keep the test fast
     child.send(ENTER)
+    child.expect("Email for the key comment")
+    child.sendline("wiz@example.com")
     child.expect("Passphrase for the new key")
     child.sendline(PW)
     child.expect("Same passphrase again")
@@ -44,7 +44,7 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
     child.sendline(PW)
     child.expect("copy the whole line")
     child.expect("Ctrl-Insert")
-    child.expect("Press enter once the key is added")
+    child.expect("Press any key once the key is added")
     pub = home / ".ssh" / "id_ed25519.pub"
     assert pub.read_text().rstrip().endswith("wiz@example.com")
     sshd.authorize(pub)  # the user pastes the key at the provider
@@ -52,12 +52,17 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
     child.expect("match the pins")
     child.expect("Test the connection now")
     child.send("y")
-    child.expect("accepts the key")  # passed: not asked again, straight to the repositories
+    child.expect("accepts the key")  # passed: not asked again
+    child.expect("Your name for git commits")
+    child.sendline("Wiz Ard")
+    child.expect("Email for git commits")
+    child.sendline("")  # the key's email is the default
+    child.expect("user.email set to 'wiz@example.com'")
     child.expect("repository to clone")
     child.sendline(sshd.url(bare_repo))
     child.expect("repository to clone")
     child.sendline("")
-    child.expect("Where should they go")
+    child.expect("Clone to")
     child.send(ENTER)  # local disk
     child.expect("Summary")
     child.expect(pexpect.EOF)
@@ -71,9 +76,7 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
 
 def test_ctrl_c_mid_way_exits_130_and_leaves_nothing(home: Path) -> None:
     child = spawn("setup", "--key-type", "ed25519", "--email", "x@example.com")
-    child.expect("Key type")
-    child.send(ENTER)
-    child.expect("Passphrase for the new key")
+    child.expect("Passphrase for the new key")  # --key-type answered the key type
     child.sendline(PW)
     child.expect("Same passphrase again")
     child.sendintr()
@@ -87,13 +90,11 @@ def test_ctrl_c_mid_way_exits_130_and_leaves_nothing(home: Path) -> None:
 
 def test_ctrl_c_after_the_key_leaves_a_complete_key(home: Path) -> None:
     child = spawn("setup", "--key-type", "ed25519", "--email", "x@example.com", "--providers", "github")
-    child.expect("Key type")
-    child.send(ENTER)
     child.expect("Passphrase for the new key")
     child.sendline(PW)
     child.expect("Same passphrase again")
     child.sendline(PW)
-    child.expect("Press enter once the key is added")
+    child.expect("Press any key once the key is added")
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
@@ -162,14 +163,13 @@ def test_wizard_offers_upload_when_a_token_is_set(home: Path, tmp_path: Path) ->
         os.environ["GH_TOKEN"] = GOOD
         child = spawn("--providers", "github", "--offline", "--key-type", "ed25519", "--email", "w@example.com",
                       "--no-passphrase", "--github-api", fake.github)
-        child.expect("Key type")
-        child.send(DOWN)
-        child.send(ENTER)
         child.expect("GH_TOKEN is set: register the key with GitHub now")
         child.send("y")
         child.expect("added")
         child.expect("Test the connection now")
         child.send("n")
+        child.expect("Your name for git commits")
+        child.sendline("")
         child.expect("repository to clone")
         child.sendline("")
         child.expect(pexpect.EOF)
