@@ -342,11 +342,16 @@ def _run(ns: argparse.Namespace, console: Console, handoff: Mapping[str, Any] | 
         # setup's pre-check reports bad values together with every other problem it finds
         settings = settings_mod.build(flags, os.environ, defer=name == "setup")
         secrets, _ = sec.load(settings, os.environ, stdin=sec.stdin_reader())
+        for warning in secrets.warnings:
+            console.warn(warning)
     return console.render(dispatch(name, settings, secrets, console))
 
 
 def dispatch(command: str, settings: Settings, secrets: Secrets, console: Console) -> Result:
     """One explicit branch per command (pre-commit's main): grep and mypy follow every call."""
+    from onboarding import prereqs
+
+    prereqs.require(command)  # git, ssh, ssh-agent for the commands that run them: exit 2 with the hint
     if command == "setup":
         from onboarding.commands import setup
 

@@ -33,3 +33,36 @@ def test_a_bad_team_file_value_names_the_file_and_key(tmp_path: Path) -> None:
     done = onboard("keygen", "-y", "--no-passphrase", "--config", str(team))
     assert done.returncode == 2
     assert f"{team}: [setup] bits 1024" in done.stderr
+
+
+def test_a_missing_prerequisite_is_exit_2_with_the_install_hint(tmp_path: Path) -> None:
+    for argv in (("setup", "-y", "--no-passphrase"), ("clone", "git@github.com:org/app.git", "-y"), ("demo",)):
+        done = onboard(*argv, env={"PATH": str(tmp_path)})  # no git, no ssh on PATH
+        assert done.returncode == 2, (argv, done.output)
+        assert "apt-get install git openssh-client" in done.stderr
+
+
+def test_piped_output_says_why_there_is_no_wizard() -> None:
+    done = onboard("setup")  # stdin and stdout are not a terminal: as in `onboard | tee log`
+    assert done.returncode == 2
+    assert "standard output is not a terminal" in done.stderr
+
+
+def test_a_passphrase_file_others_can_read_is_warned_about(tmp_path: Path, home: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("a long passphrase\n")
+    pw.chmod(0o644)
+    done = onboard("keygen", "-y", "--key-type", "ed25519", "--passphrase-file", str(pw))
+    assert done.returncode == 0, done.output
+    assert f"{pw} is readable by others (mode 0644)" in done.stderr
+    pw.chmod(0o600)
+    quiet = onboard("keygen", "-y", "-q", "--key-type", "ed25519", "--passphrase-file", str(pw))
+    assert "readable by others" not in quiet.stderr
+    assert quiet.stdout.startswith("ssh-ed25519 ") and quiet.stdout.count("\n") == 1  # -q: the key line only
+    assert "https://" not in quiet.stdout + quiet.stderr  # no paste list
+
+
+def test_hosts_without_an_action_names_the_actions() -> None:
+    done = onboard("hosts")
+    assert done.returncode == 2
+    assert "verify" in done.stderr and "list" in done.stderr
