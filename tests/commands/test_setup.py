@@ -66,3 +66,32 @@ def test_hosts_without_an_action_names_the_actions() -> None:
     done = onboard("hosts")
     assert done.returncode == 2
     assert "verify" in done.stderr and "list" in done.stderr
+
+
+def _gitconfig(home: Path, key: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "config", "--file", str(home / ".gitconfig"), "--get", key],
+                          capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def test_git_identity_set_when_missing_kept_when_present(home: Path, tmp_path: Path) -> None:
+    base = ("setup", "-y", "--no-passphrase", "--key-type", "ed25519", "--providers", "github", "--offline")
+    first = onboard(*base, "--git-name", "Ada Lovelace", "--email", "ada@example.com")
+    assert first.returncode == 0, first.output
+    assert _gitconfig(home, "user.name") == "Ada Lovelace"
+    assert _gitconfig(home, "user.email") == "ada@example.com"
+    again = onboard(*base, env={"ONBOARD_GIT_NAME": "Someone Else"})
+    assert again.returncode == 0, again.output
+    assert "kept (not 'Someone Else')" in again.stderr  # reported, not written
+    assert _gitconfig(home, "user.name") == "Ada Lovelace"
+    forced = onboard(*base, "--git-name", "Ada King", "--git-identity-overwrite")
+    assert forced.returncode == 0 and _gitconfig(home, "user.name") == "Ada King"
+
+
+def test_the_default_key_comment_is_never_the_git_email(home: Path) -> None:
+    done = onboard("setup", "-y", "--no-passphrase", "--key-type", "ed25519", "--providers", "github", "--offline")
+    assert done.returncode == 0, done.output
+    assert _gitconfig(home, "user.email") == ""  # user@host is not an address for commits
+    assert "What is left:" in done.stderr and "git config --global user.email" in done.stderr
