@@ -56,3 +56,22 @@ def test_rerun_keeps_an_existing_clone_of_the_same_repository(sshd: Sshd, bare_r
     assert (tmp_path / "c" / "mine.txt").read_text() == "work in progress\n"
     other = onboard("clone", sshd.url(bare_repo).replace(".git", "-other.git"), *args)
     assert other.returncode == 5  # something else there: refused
+
+
+@pytest.mark.sshd
+def test_a_url_without_user_gets_the_providers_user(sshd: Sshd, bare_repo: str, home: Path, tmp_path: Path) -> None:
+    pins = tmp_path / "pins.toml"
+    pins.write_text(sshd.providers_toml())
+    assert onboard("keygen", "-y", "--key-type", "ed25519", "--no-passphrase").returncode == 0
+    sshd.authorize(home / ".ssh" / "id_ed25519.pub")
+    no_user = sshd.url(bare_repo).replace(f"{sshd.user}@", "")
+    done = onboard("clone", no_user, "-y", "--key-type", "ed25519", "--providers-file", str(pins),
+                   "--dest", str(tmp_path / "c"), env={"USER": "nobody-here", "LOGNAME": "nobody-here"})
+    assert done.returncode == 0, done.output
+    assert f"names no user: cloning as {sshd.url(bare_repo)}" in done.stderr
+    assert (tmp_path / "c" / "README.md").exists()
+
+
+def test_a_url_without_user_for_an_unpinned_host_is_warned(home: Path) -> None:
+    done = onboard("clone", "unpinned.example:org/app.git", "-y", "--offline")
+    assert "names no user" in done.stderr and "git@" in done.stderr
