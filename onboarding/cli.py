@@ -101,7 +101,7 @@ def _clone_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cloudfiles-root", type=Path, metavar="DIR", default=S,
                    help="cloudfiles share (default ~/cloudfiles/code)")
     g.add_argument("--cloudfiles-user", metavar="NAME", default=S,
-                   help="folder under Users/ (default: the only one there, else your login name)")
+                   help="folder under Users/ (default: the only one there; several or none: asked, or exit 2)")
     g.add_argument("--branch", metavar="NAME", default=S, help="branch to check out")
     g.add_argument("--depth", type=int, metavar="N", default=S, help="shallow clone of N commits")
 
@@ -151,6 +151,10 @@ def _setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--upload", type=_providers_list, action="extend", metavar="LIST", default=S,
                    help="register the key through the API of github and/or gitlab before cloning")
     _upload_options(p)
+    g = p.add_argument_group("git identity (set only when missing; the email is --email, when given)")
+    g.add_argument("--git-name", metavar="NAME", default=S, help="git user.name for your commits")
+    g.add_argument("--git-identity-overwrite", action="store_true", default=S,
+                   help="replace a user.name / user.email already set (default: keep it and report)")
 
 
 def _keygen(p: argparse.ArgumentParser) -> None:
@@ -384,13 +388,19 @@ def _run(ns: argparse.Namespace, console: Console, handoff: Mapping[str, Any] | 
     if handoff is None:
         from onboarding import secrets as sec
 
-        settings = settings_mod.build(flags, os.environ)
+        # setup's pre-check reports bad values together with every other problem it finds
+        settings = settings_mod.build(flags, os.environ, defer=name == "setup")
         secrets, _ = sec.load(settings, os.environ, stdin=sec.stdin_reader())
+        for warning in secrets.warnings:
+            console.warn(warning)
     return console.render(dispatch(name, settings, secrets, console))
 
 
 def dispatch(command: str, settings: Settings, secrets: Secrets, console: Console) -> Result:
     """One explicit branch per command (pre-commit's main): grep and mypy follow every call."""
+    from onboarding import prereqs
+
+    prereqs.require(command)  # git, ssh, ssh-agent for the commands that run them: exit 2 with the hint
     if command == "setup":
         from onboarding.commands import setup
 

@@ -100,6 +100,14 @@ def _parse_scheme(text: str, scheme: str) -> RepoUrl:
     return _checked(RepoUrl(text, parts.username, parts.hostname, port, parts.path))
 
 
+def with_user(u: RepoUrl, user: str) -> RepoUrl:
+    """The same URL with a login user (for scp-like and ssh:// forms alike)."""
+    if _SCHEME.match(u.text):
+        scheme, rest = u.text.split("://", 1)
+        return parse_url(f"{scheme}://{user}@{rest}")
+    return parse_url(f"{user}@{u.text}")
+
+
 def _checked(u: RepoUrl) -> RepoUrl:
     if not _HOST.match(u.host):
         raise UsageError(f"refusing {u.text!r}: bad host name {u.host!r}")
@@ -117,14 +125,25 @@ class Destination:
     target: str  # local, cloudfiles, dest
 
 
-def cloudfiles_user(root: Path, given: str | None, login: str) -> str:
+def cloudfiles_folders(root: Path) -> list[str]:
+    """The people's folders under <share>/Users/ (sorted)."""
+    users = root / "Users"
+    return sorted(p.name for p in users.iterdir() if p.is_dir()) if users.is_dir() else []
+
+
+def cloudfiles_user(root: Path, given: str | None) -> str:
+    """The folder under Users/: the given one, else the only one there. Never a guess from the
+    login name: on a compute instance that is `azureuser` for everyone."""
     if given:
         if not _NAME.match(given):
             raise UsageError(f"--cloudfiles-user {given!r}: not a plain folder name")
         return given
-    users = root / "Users"
-    folders = sorted(p.name for p in users.iterdir() if p.is_dir()) if users.is_dir() else []
-    return folders[0] if len(folders) == 1 else login
+    folders = cloudfiles_folders(root)
+    if len(folders) == 1:
+        return folders[0]
+    found = f"{len(folders)} folders there ({', '.join(folders)})" if folders else "no folder there"
+    raise UsageError(f"which folder under {root / 'Users'} is yours? {found}",
+                     hint="pass --cloudfiles-user NAME (ONBOARD_CLOUDFILES_USER), e.g. the one the studio shows")
 
 
 def resolve_destination(url: RepoUrl, *, target: str, dest: Path | None, local_root: Path | None,
@@ -142,7 +161,7 @@ def resolve_destination(url: RepoUrl, *, target: str, dest: Path | None, local_r
             f"the cloudfiles share is not mounted at {root}",
             hint="on a compute instance it is ~/cloudfiles/code; elsewhere use --target local or --cloudfiles-root DIR",
         )
-    name = cloudfiles_user(root, cloudfiles_user_name, tgt.name)
+    name = cloudfiles_user(root, cloudfiles_user_name)
     return _not_wiped(Destination(Path(os.path.abspath(root)) / "Users" / name / url.name, "cloudfiles"))
 
 
@@ -248,7 +267,7 @@ def run_clone(url: RepoUrl, dest: Path, o: SshOptions, *, branch: str | None, de
               progress: bool) -> None:
     """git clone into `dest`; on any failure or interrupt remove what this run created."""
     created = not os.path.lexists(dest)
-    make_parents(dest.parent)
+    parents = make_parents(dest.parent)
     argv = git_clone_argv(url, dest, branch=branch, depth=depth, progress=progress)
     # On a terminal git shows its progress there and ssh may ask there: same session, no capture.
     child = proc.start(argv, extra=git_env(o), stdout=proc.DEVNULL, stderr=None if progress else proc.PIPE,
@@ -258,15 +277,15 @@ def run_clone(url: RepoUrl, dest: Path, o: SshOptions, *, branch: str | None, de
     except BaseException:
         proc.kill_group(child) if not progress else child.kill()
         child.wait()
-        _remove(dest, created)
+        _remove(dest, created, parents)
         raise
     if done.returncode != 0:
-        _remove(dest, created)
+        _remove(dest, created, parents)
         raise failure(done.returncode, done.err.strip())
 
 
-def make_parents(path: Path) -> None:
-    """mkdir -p (as the user we act for: their links are theirs to follow)."""
+def make_parents(path: Path) -> list[Path]:
+    """mkdir -p (as the user we act for: their links are theirs to follow); returns what it made."""
     missing = []
     p = path
     while not os.path.lexists(p):
@@ -274,9 +293,10 @@ def make_parents(path: Path) -> None:
         p = p.parent
     for d in reversed(missing):
         d.mkdir()
+    return missing
 
 
-def _remove(dest: Path, created: bool) -> None:
+def _remove(dest: Path, created: bool, parents: list[Path]) -> None:
     if created:
         shutil.rmtree(dest, ignore_errors=True)
     elif dest.is_dir():  # it was an empty folder before: make it empty again
@@ -285,3 +305,8 @@ def _remove(dest: Path, created: bool) -> None:
                 shutil.rmtree(child, ignore_errors=True)
             else:
                 child.unlink(missing_ok=True)
+    for d in parents:  # the folders made for it, deepest first; rmdir removes only an empty one
+        try:
+            os.rmdir(d)
+        except OSError:
+            break

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -140,3 +140,35 @@ def check_auth(p: Provider, key: Path, kh: Path, timeout: float, agent_sock: Pat
         return Check(f"auth:{p.name}", "pass", f"{h.pattern} accepts the key ({greeting})")
     fix = f"add {key}.pub at {p.add_key_url}" if "Permission denied" in said and p.add_key_url else "see ssh's message"
     return Check(f"auth:{p.name}", "fail", f"{h.pattern}: {said.splitlines()[-1] if said else done.returncode}", fix)
+
+
+def auth_checks(chosen: Sequence[Provider], key: Path, kh: Path, timeout: float, secret: bytes | None,
+                *, passphrase_hint: str = "give its passphrase") -> list[Check]:  # noqa: S107 - advice, not a secret
+    """`ssh -T` to each provider. A key with a passphrase is opened once with `secret` and signs
+    through a private agent: BatchMode ssh with no agent would read as "Permission denied"."""
+    from onboarding.keys import is_encrypted
+
+    if not chosen:
+        return []
+    if not os.path.lexists(key) or not is_encrypted(key):
+        return [check_auth(p, key, kh, timeout) for p in chosen]
+    if secret is None:
+        return [Check("auth", "fail", f"{key} has a passphrase and none was given: ssh could not use it",
+                      passphrase_hint)]
+    from onboarding.agent import private_agent
+    from onboarding.errors import ConflictError
+    from onboarding.keys import load_private
+
+    try:
+        loaded, _ = load_private(key, secret)
+    except ConflictError as exc:
+        return [Check("auth", "fail", exc.message, passphrase_hint)]
+    # A fresh agent of our own: never the session's (or, under --user, root's) agent.
+    with private_agent(loaded, f"onboard:{key}") as sock:
+        return [check_auth(p, key, kh, timeout, agent_sock=sock) for p in chosen]
+
+
+def present_providers(catalogue: Mapping[str, Provider], kh: Path) -> list[Provider]:
+    """The providers whose canonical host known_hosts already trusts (the ones this person uses)."""
+    lines = known_hosts.read_lines(kh)
+    return [p for p in catalogue.values() if known_hosts.keys_for(lines, p.canonical.pattern)]

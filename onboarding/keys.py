@@ -209,6 +209,7 @@ class KeyRequest:
     rounds: int
     force: bool
     owner: fsutil.Owner
+    pregenerated: PrivateKeyTypes | None = None  # made ahead (the wizard, while it asks); type and size checked
 
 
 def ensure_key(req: KeyRequest) -> KeyResult:
@@ -235,7 +236,7 @@ def ensure_key(req: KeyRequest) -> KeyResult:
             f"{pub} exists without its private key {req.path}",
             hint="move it away, or pass --force to keep it as a backup and create a new pair",
         )
-    key = generate(req.key_type, req.bits)
+    key = _fits(req) or generate(req.key_type, req.bits)
     line = public_line(key, req.comment)
     data = private_bytes(key, req.passphrase, req.rounds)
     _OPENED[(data, req.passphrase)] = (key, bool(req.passphrase))
@@ -249,6 +250,12 @@ def ensure_key(req: KeyRequest) -> KeyResult:
         req.path, pub, line, fingerprint_of_line(line), key_type, bits,
         "replaced" if backup else "created", bool(req.passphrase), backup, tuple(notes),
     )
+
+
+def _fits(req: KeyRequest) -> PrivateKeyTypes | None:
+    """The pregenerated key, when it is of the requested type and size."""
+    want = (req.key_type, req.bits if req.key_type == "rsa" else None)
+    return req.pregenerated if req.pregenerated is not None and describe(req.pregenerated) == want else None
 
 
 def _force_pair(req: KeyRequest, pub: Path, data: bytes, line: str) -> Path:

@@ -54,16 +54,26 @@ class Prompter:
 
         return bool(self._ask(questionary.confirm(message, default=default)))
 
+    def pause(self, message: str, *, flags: str) -> None:
+        """Wait for a key press: no (Y/n) whose "n" would go on all the same."""
+        if not self.can_ask:
+            raise self.refuse(message.rstrip(":?."), flags)
+        import questionary
+
+        self._ask(questionary.press_any_key_to_continue(message))
+
     def select(
-        self, message: str, choices: Sequence[tuple[str, str]], *, flags: str, default: str | None = None
+        self, message: str, choices: Sequence[tuple[str, str]], *, flags: str, default: str | None = None,
+        instruction: str | None = None,
     ) -> str:
-        """choices: (value, label) pairs; returns the value."""
+        """choices: (value, label) pairs; returns the value. Keep labels short: a line wider than the
+        terminal is cut, not wrapped; say the rest before asking."""
         if not self.can_ask:
             raise self.refuse(message.rstrip(":?"), flags)
         import questionary
 
         options = [questionary.Choice(label, value=value) for value, label in choices]
-        return str(self._ask(questionary.select(message, choices=options, default=default)))
+        return str(self._ask(questionary.select(message, choices=options, default=default, instruction=instruction)))
 
     def checkbox(
         self, message: str, choices: Sequence[tuple[str, str, bool]], *, flags: str

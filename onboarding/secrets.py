@@ -76,6 +76,7 @@ class Secrets:
         self.passphrase = passphrase
         self.variables = dict(variables or {})
         self.tokens = dict(tokens or {})  # per provider, from Key Vault
+        self.warnings: list[str] = []  # about the sources (never a value): the command layer prints them
         if passphrase is not None or self.variables or self.tokens:
             non_dumpable()
 
@@ -129,11 +130,27 @@ def load(settings: Settings, environ: Mapping[str, str], *, stdin: Callable[[], 
         data = _strip(environ[name].encode())
     elif source == "keyvault" and settings.passphrase_keyvault is not None:
         data = _strip(_from_keyvault(settings, settings.passphrase_keyvault))
+    warnings = _file_warnings(path) if source == "file" and path is not None and data is not None else []
     tokens = {}
     for item in settings.token_keyvault if preset_tokens is None else ():
         provider, _, ref = item.partition("=")
         tokens[provider] = _from_keyvault(settings, ref).decode(errors="replace").strip()
-    return Secrets(data, variables, tokens if preset_tokens is None else preset_tokens), deferred
+    held = Secrets(data, variables, tokens if preset_tokens is None else preset_tokens)
+    held.warnings = warnings
+    return held, deferred
+
+
+def _file_warnings(path: os.PathLike[str]) -> list[str]:
+    """A passphrase file others can read is a passphrase others know (as ssh says of a key)."""
+    import stat
+
+    try:
+        mode = stat.S_IMODE(os.stat(os.path.expanduser(path)).st_mode)
+    except OSError:
+        return []
+    if mode & 0o077:
+        return [f"--passphrase-file {path} is readable by others (mode {mode:04o}): chmod 600 {path}"]
+    return []
 
 
 def _from_keyvault(settings: Settings, ref: str) -> bytes:

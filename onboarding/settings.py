@@ -8,7 +8,7 @@ from the environment, then the file, then the defaults, so precedence lives here
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -61,6 +61,9 @@ class Settings(NamedTuple):
     cloudfiles_user: str | None = None
     branch: str | None = None
     depth: int | None = None
+    # git identity (setup): user.name; the email is `email`, when given explicitly
+    git_name: str | None = None
+    git_identity_overwrite: bool = False
     # git-info
     path: Path | None = None
     sdk: str = "all"
@@ -89,15 +92,20 @@ class Settings(NamedTuple):
     team_providers: Mapping[str, Any] = MappingProxyType({})
     # input files root read for the user side of --user (privilege.py), by absolute path
     inputs: Mapping[str, bytes] = MappingProxyType({})
+    # bad values kept for setup's pre-check, which reports them with every other problem (validate)
+    problems: tuple[str, ...] = ()
+    # where each option that was given came from ("--bits", "ONBOARD_BITS", "team.toml: [setup] bits"):
+    # messages name it, and the wizard asks only what nobody answered
+    origins: Mapping[str, str] = MappingProxyType({})
 
 
 # Options a team file may not set: they are per-invocation or would be a secret channel.
 # A team file never holds a passphrase or a reference to one: one team-wide passphrase defeats its purpose.
 # Deleting keys (confirm_delete) is a decision of the person running it.
 _NOT_IN_FILE = {"config", "json", "passphrase_stdin", "passphrase_file", "passphrase_env", "passphrase_keyvault",
-                "path", "team_providers", "user", "inputs", "confirm_delete"}
+                "path", "team_providers", "user", "inputs", "confirm_delete", "problems", "origins"}
 # Options that are not read from ONBOARD_*: ONBOARD_CONFIG is allowed, the rest are not.
-_NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path", "inputs"}
+_NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path", "inputs", "problems", "origins"}
 _LIST_OPTIONS = {"providers", "repos", "upload", "token_keyvault", "token_files", "skip"}
 
 
@@ -212,6 +220,7 @@ def _team_values(flags: Mapping[str, Any], env: Mapping[str, str], files: Files 
     """The system team file, then --config over it: lists replaced, [providers.*] merged."""
     values: dict[str, Any] = {}
     providers: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     system = system_team_file(env)
     config = config_path(flags, env)
     for path in (system, config):
@@ -225,6 +234,7 @@ def _team_values(flags: Mapping[str, Any], env: Mapping[str, str], files: Files 
             continue  # root does not read a file the user controls: the user side will
         options, tables = read_team_file(path, files)
         values.update(options)
+        origins.update({name: f"{path}: [setup] {name}" for name in options})
         for name, table in tables.items():
             if name in providers:
                 raise UsageError(f"{path}: [providers.{name}] is defined in {system} too",
@@ -234,63 +244,111 @@ def _team_values(flags: Mapping[str, Any], env: Mapping[str, str], files: Files 
         values["team_providers"] = providers
     if config is not None:
         values["config"] = config
+    values["origins"] = origins
     return values
 
 
 def build(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None, *, files: Files | None = None,
-          skip_unread: bool = False, team_files: bool = True) -> Settings:
+          skip_unread: bool = False, team_files: bool = True, defer: bool = False) -> Settings:
     """Merge flags (only those given) over ONBOARD_* over the team files over defaults."""
     env = os.environ if environ is None else environ
     names = list(Settings._fields)
     values = _team_values(flags, env, files, skip_unread) if team_files else {}
+    origins: dict[str, str] = values.pop("origins", {})
     for name in names:
         if name in _NOT_IN_ENV or name == "config":
             continue
         raw = env.get(env_name(name))
         if raw is not None and raw != "":
             values[name] = _convert(name, raw, f"environment {env_name(name)}")
+            origins[name] = env_name(name)
     for name, value in flags.items():
         if value is not None:
             values[name] = tuple(value) if name in _LIST_OPTIONS else value
+            origins[name] = "--" + name.replace("_", "-")
     if files:
         values["inputs"] = MappingProxyType(dict(files))
+    values["origins"] = MappingProxyType(origins)
     if values.get("json"):
         values["non_interactive"] = True  # one JSON document on stdout leaves no room for prompts
-    return validate(Settings(**values))
+    return validate(Settings(**values), defer=defer)
 
 
-def validate(s: Settings) -> Settings:
+def problems(s: Settings) -> list[UsageError]:
+    """Every bad field value, not just the first: a script's author fixes them in one go."""
+    found: list[UsageError] = []
+
+    def bad(message: str, hint: str | None = None) -> None:
+        found.append(UsageError(message, hint=hint))
+
+    def o(name: str) -> str:  # the flag, variable or team-file key the value came from
+        return s.origins.get(name, "--" + name.replace("_", "-"))
+
     if s.key_type not in KEY_TYPES:
-        raise UsageError(f"--key-type must be one of {', '.join(KEY_TYPES)}, not {s.key_type!r}")
+        bad(f"{o('key_type')} must be one of {', '.join(KEY_TYPES)}, not {s.key_type!r}")
     if s.key_type == "rsa" and not 3072 <= s.bits <= 16384:
-        raise UsageError(
-            f"--bits {s.bits}: RSA keys must have 3072 to 16384 bits",
-            hint="4096 (the default) is what Azure DevOps and every provider accept",
-        )
+        bad(f"{o('bits')} {s.bits}: RSA keys must have 3072 to 16384 bits",
+            "4096 (the default) is what Azure DevOps and every provider accept")
     if not 1 <= s.kdf_rounds <= 1000:
-        raise UsageError(f"--kdf-rounds {s.kdf_rounds}: choose 1 to 1000 (OpenSSH uses 24)")
+        bad(f"{o('kdf_rounds')} {s.kdf_rounds}: choose 1 to 1000 (OpenSSH uses 24)")
     if s.target not in TARGETS:
-        raise UsageError(f"--target must be local or cloudfiles, not {s.target!r}")
+        bad(f"{o('target')} must be local or cloudfiles, not {s.target!r}")
     if s.sdk not in SDKS:
-        raise UsageError(f"--sdk must be one of {', '.join(SDKS)}, not {s.sdk!r}")
+        bad(f"{o('sdk')} must be one of {', '.join(SDKS)}, not {s.sdk!r}")
     if not 0 < s.timeout <= 600:
-        raise UsageError(f"--timeout {s.timeout}: choose more than 0 and at most 600 seconds")
+        bad(f"{o('timeout')} {s.timeout}: choose more than 0 and at most 600 seconds")
     if s.depth is not None and s.depth < 1:
-        raise UsageError(f"--depth {s.depth}: must be at least 1")
+        bad(f"{o('depth')} {s.depth}: must be at least 1")
     if not 0 < s.keyvault_timeout <= 600:
-        raise UsageError(f"--keyvault-timeout {s.keyvault_timeout}: choose more than 0 and at most 600 seconds")
+        bad(f"{o('keyvault_timeout')} {s.keyvault_timeout}: choose more than 0 and at most 600 seconds")
+    for check in _value_checks(s):
+        try:
+            check()
+        except UsageError as exc:
+            found.append(exc)
+    return found
+
+
+def _value_checks(s: Settings) -> list[Callable[[], object]]:
+    """The checks that live in their own modules (they raise UsageError)."""
+    checks: list[Callable[[], object]] = []
     if s.passphrase_keyvault is not None or s.token_keyvault:
         from onboarding import keyvault
 
         if s.passphrase_keyvault is not None:
-            keyvault.parse_ref(s.passphrase_keyvault)
+            checks.append(lambda: keyvault.parse_ref(s.passphrase_keyvault or ""))
         for item in s.token_keyvault:
-            provider, sep, ref = item.partition("=")
-            if not sep or not provider:
-                raise UsageError(f"--token-keyvault {item!r}: expected PROVIDER=VAULT/NAME")
-            keyvault.parse_ref(ref)
+            checks.append(lambda item=item: _token_ref(item))  # type: ignore[misc]
     if s.email is not None:
         from onboarding.keys import check_comment
 
-        check_comment(s.email)
-    return s
+        checks.append(lambda: check_comment(s.email or ""))
+    return checks
+
+
+def _token_ref(item: str) -> None:
+    from onboarding import keyvault
+
+    provider, sep, ref = item.partition("=")
+    if not sep or not provider:
+        raise UsageError(f"--token-keyvault {item!r}: expected PROVIDER=VAULT/NAME")
+    keyvault.parse_ref(ref)
+
+
+def as_one(errors: list[UsageError]) -> UsageError:
+    """One error naming every problem (a lone one keeps its own message and hint)."""
+    if len(errors) == 1:
+        return errors[0]
+    lines = [e.message + (f" ({e.hint})" if e.hint else "") for e in errors]
+    return UsageError(f"{len(lines)} problems:\n  - " + "\n  - ".join(lines), hint="fix them all, then run again")
+
+
+def validate(s: Settings, *, defer: bool = False) -> Settings:
+    """Raise one error naming every bad value; with `defer` (setup's pre-check reports them
+    together with its own) keep them in `s.problems` instead."""
+    found = problems(s)
+    if not found:
+        return s
+    if defer:
+        return s._replace(problems=tuple(e.message + (f" ({e.hint})" if e.hint else "") for e in found))
+    raise as_one(found)

@@ -5,17 +5,22 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from onboarding import clone as cl
 from onboarding import doctor, keys, pipeline
 from onboarding import providers as prov
 from onboarding.console import Console
-from onboarding.errors import OnboardError
+from onboarding.errors import NetworkError, OnboardError
+from onboarding.identity import Identity
 from onboarding.instance import Target, default_comment, detect_compute_instance
 from onboarding.pipeline import Run, Summary
 from onboarding.pipeline.stages import show_public_key
 from onboarding.prompts import Prompter
 from onboarding.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 COPY_HELP = (
     "To copy it: select the line with the mouse, then Ctrl-Insert (Windows terminal, VS Code) or Cmd-C (macOS); "
@@ -25,22 +30,38 @@ COPY_HELP = (
 
 
 def _key_choices(settings: Settings, prompter: Prompter, tgt: Target) -> Settings:
-    email = settings.email or prompter.text("Email for the key comment:", flags="--email",
-                                            default=default_comment(tgt))
-    key_type = prompter.select(
-        "Key type:",
-        [("rsa", "RSA 4096 (recommended: Azure DevOps accepts only RSA, every provider takes it)"),
-         ("ed25519", "Ed25519 (shorter and faster, but Azure DevOps rejects it)")],
-        flags="--key-type", default=settings.key_type,
-    )
-    s = settings._replace(email=email, key_type=key_type)
+    s = settings
+    if "key_type" not in s.origins:  # --key-type (or the team file) answered it already
+        key_type = prompter.select(
+            "Key type:",
+            [("rsa", "RSA 4096 (recommended: Azure DevOps accepts only RSA, every provider takes it)"),
+             ("ed25519", "Ed25519 (shorter and faster, but Azure DevOps rejects it)")],
+            flags="--key-type", default=s.key_type,
+        )
+        s = s._replace(key_type=key_type)
     path = Run(s, None, prompter.console, prompter, tgt).key_path  # type: ignore[arg-type]
     if os.path.lexists(path) and not s.force:
-        reuse = prompter.confirm(f"{path} exists. Reuse it?", flags="--force", default=True)
-        if not reuse and prompter.confirm(f"Replace it? (the old pair is kept as {path.name}.bak-<time>)",
-                                          flags="--force", default=False):
-            s = s._replace(force=True)
+        s = s._replace(force=_replace_existing(prompter, path))
+    if s.email is None and (s.force or not os.path.lexists(path)):  # a reused key keeps its comment
+        s = s._replace(email=_text_or(prompter, "Email for the key comment", default_comment(tgt), "--email"))
     return s
+
+
+def _text_or(prompter: Prompter, question: str, default: str, flags: str) -> str:
+    """Ask with an empty field and the default named: a prefilled default would be typed after, not over."""
+    hint = f"Enter for {default}" if default else "Enter to skip"
+    return prompter.text(f"{question} ({hint}):", flags=flags).strip() or default
+
+
+def _replace_existing(prompter: Prompter, path: Path) -> bool:
+    """Reuse or replace, asked until one is chosen: "no" to both never means reuse in silence."""
+    while True:
+        if prompter.confirm(f"{path} exists. Reuse it?", flags="--force", default=True):
+            return False
+        if prompter.confirm(f"Replace it? (the old pair is kept as {path.name}.bak-<time>)",
+                            flags="--force", default=False):
+            return True
+        prompter.console.info(f"The key needs one of the two: reuse {path}, or replace it (Ctrl-C stops here).")
 
 
 def _providers(settings: Settings, prompter: Prompter, catalogue: dict[str, prov.Provider]) -> list[prov.Provider]:
@@ -55,7 +76,7 @@ def _providers(settings: Settings, prompter: Prompter, catalogue: dict[str, prov
 def _paste_instructions(console: Console, key: keys.KeyResult, chosen: list[prov.Provider]) -> None:
     show_public_key(console, key, [])
     console.out(COPY_HELP)
-    for p in chosen:
+    for p in (p for p in chosen if p.add_key_url):
         console.out(f"\n{p.title}: open {p.add_key_url}")
         if p.paste:
             console.out(f"  {p.paste}")
@@ -63,18 +84,16 @@ def _paste_instructions(console: Console, key: keys.KeyResult, chosen: list[prov
 
 def _auth_test(console: Console, prompter: Prompter, key: keys.KeyResult, chosen: list[prov.Provider],
                kh: Path, timeout: float, secret: bytes | None) -> None:
-    while prompter.confirm("Test the connection now (ssh -T)?", flags="--non-interactive", default=True):
-        if secret is None:
-            results = [doctor.check_auth(p, key.path, kh, timeout) for p in chosen]
-        else:  # sign through a private agent, so ssh does not ask for the passphrase again
-            from onboarding.agent import private_agent
-
-            loaded, _ = keys.load_private(key.path, secret)
-            with private_agent(loaded, f"onboard:{key.path}") as sock:
-                results = [doctor.check_auth(p, key.path, kh, timeout, agent_sock=sock) for p in chosen]
+    """Asked once; after a failure, one offer to try again (e.g. once the key is pasted)."""
+    if not chosen or not prompter.confirm("Test the connection now (ssh -T)?", flags="--non-interactive",
+                                          default=True):
+        return
+    for attempt in range(2):
+        results = doctor.auth_checks(chosen, key.path, kh, timeout, secret)
         for r in results:
             (console.ok if r.status == "pass" else console.warn)(f"{r.detail}" + (f" — {r.fix}" if r.fix else ""))
-        if all(r.status == "pass" for r in results):
+        if all(r.status == "pass" for r in results) or attempt or not prompter.confirm(
+                "Try again (say, after adding the key)?", flags="--non-interactive", default=True):
             return
 
 
@@ -96,15 +115,52 @@ def _offer_upload(r: Run, key: keys.KeyResult, chosen: list[prov.Provider]) -> l
     return done
 
 
-def _target_choices(settings: Settings, tgt: Target) -> list[tuple[str, str]]:
-    """The two disks, each with where exactly the clones would go and the trade-off."""
+def _wrap(text: str, indent: str = "    ") -> str:
+    """To the terminal's width: questionary cuts a long choice, so the explanation is printed before."""
+    import shutil
+    import textwrap
+
+    width = max(40, min(shutil.get_terminal_size((80, 24)).columns, 100) - 1)
+    return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent)
+
+
+def _share_root(settings: Settings, tgt: Target) -> Path:
+    return (settings.cloudfiles_root or tgt.home / "cloudfiles" / "code").expanduser()
+
+
+def _choose_target(settings: Settings, prompter: Prompter, console: Console, tgt: Target) -> str:
+    """The two disks: where each puts the clones and the speed-versus-persistence trade-off, then a short choice."""
     local = (settings.local_root or tgt.home).expanduser()
-    root = (settings.cloudfiles_root or tgt.home / "cloudfiles" / "code").expanduser()
-    share = root / "Users" / cl.cloudfiles_user(root, settings.cloudfiles_user, tgt.name) if root.is_dir() else None
-    choices = [("local", f"{local}/<repo> — {cl.TRADE_OFF['local']}")]
-    if share is not None:
-        choices.append(("cloudfiles", f"{share}/<repo> — {cl.TRADE_OFF['cloudfiles']}"))
-    return choices
+    root = _share_root(settings, tgt)
+    console.info("Where should the clones go?")
+    console.info(f"  local       {local}/<repo>")
+    console.info(_wrap(cl.TRADE_OFF["local"]))
+    choices = [("local", "local disk: fast, but lost if the instance is deleted")]
+    if root.is_dir():
+        console.info(f"  cloudfiles  {root}/Users/<you>/<repo>")
+        console.info(_wrap(cl.TRADE_OFF["cloudfiles"]))
+        choices.append(("cloudfiles", "cloudfiles share: kept and shared, but slower"))
+    default = settings.target if settings.target in dict(choices) else "local"
+    return prompter.select("Clone to:", choices, flags="--target", default=default)
+
+
+def _cloudfiles_folder(settings: Settings, prompter: Prompter, tgt: Target) -> str | None:
+    """The folder under Users/: the only one there, else asked (never guessed from the login name)."""
+    root = _share_root(settings, tgt)
+    folders = cl.cloudfiles_folders(root)
+    if settings.cloudfiles_user or len(folders) == 1:
+        return settings.cloudfiles_user or folders[0]
+    users = root / "Users"
+    if folders:
+        return prompter.select(f"Which folder under {users} is yours?", [(f, f) for f in folders],
+                               flags="--cloudfiles-user")
+    while True:
+        name = prompter.text(f"{users} has no folder yet. Your folder name there (as the studio shows it):",
+                             flags="--cloudfiles-user").strip()
+        try:
+            return cl.cloudfiles_user(root, name)
+        except OnboardError as exc:
+            prompter.console.warn(exc.message)
 
 
 def _repos(settings: Settings, prompter: Prompter, console: Console, tgt: Target) -> Settings:
@@ -119,10 +175,36 @@ def _repos(settings: Settings, prompter: Prompter, console: Console, tgt: Target
             repos.append(url)
     if not repos:
         return settings._replace(repos=())
-    choices = _target_choices(settings, tgt)
-    default = settings.target if settings.target in dict(choices) else "local"
-    target = prompter.select("Where should they go?", choices, flags="--target", default=default)
-    return settings._replace(repos=tuple(repos), target=target)
+    s = settings._replace(repos=tuple(repos))
+    if s.dest is None and "target" not in s.origins:
+        s = s._replace(target=_choose_target(s, prompter, console, tgt))
+    if s.dest is None and s.target == "cloudfiles" and _share_root(s, tgt).is_dir():
+        s = s._replace(cloudfiles_user=_cloudfiles_folder(s, prompter, tgt))
+    return s
+
+
+class _Pregenerate:
+    """An RSA key generated in a thread while the person answers questions: the prime search
+    needs no passphrase, so after the second passphrase only the KDF and the write are left."""
+
+    def __init__(self, bits: int) -> None:
+        import threading
+
+        from onboarding.secrets import non_dumpable
+
+        non_dumpable()  # an unencrypted private key is in memory from now on
+        self.bits = bits
+        self._key: list[PrivateKeyTypes] = []
+        # a daemon: Ctrl-C during the questions must not wait for the prime search
+        self._thread = threading.Thread(target=self._run, name="onboard-rsa", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self._key.append(keys.generate("rsa", self.bits))
+
+    def result(self) -> PrivateKeyTypes | None:
+        self._thread.join()
+        return self._key[0] if self._key else None
 
 
 class Wizard(pipeline.Hooks):
@@ -130,9 +212,20 @@ class Wizard(pipeline.Hooks):
 
     def __init__(self, r: Run) -> None:
         self.r = r
+        self.chosen: list[prov.Provider] = []
+        self._rsa: _Pregenerate | None = None
+
+    def _start_rsa(self, r: Run) -> None:
+        s = r.settings
+        if ("key_type" in s.origins and s.key_type != "rsa") or not 3072 <= s.bits <= 16384:
+            return
+        rsa_path = r.with_settings(key_type="rsa").key_path
+        if s.force or not os.path.lexists(rsa_path):
+            self._rsa = _Pregenerate(s.bits)
 
     def before_key(self, r: Run) -> Run:
         tgt, console = r.target, r.console
+        self._start_rsa(r)
         ci = detect_compute_instance(tgt.home)
         console.step(f"Setting up Git over SSH for {tgt.name} on {ci.name if ci else socket.gethostname()}")
         if ci:
@@ -140,27 +233,69 @@ class Wizard(pipeline.Hooks):
                          f"shared clones to {tgt.home / 'cloudfiles/code/Users'}.")
         return Run(_key_choices(r.settings, r.prompter, tgt), r.secrets, console, r.prompter, tgt)
 
+    def pregenerated(self, r: Run) -> PrivateKeyTypes | None:
+        if self._rsa is None or r.settings.key_type != "rsa" or r.key_exists:
+            return None
+        return self._rsa.result()
+
     def providers(self, r: Run, key: keys.KeyResult) -> tuple[Run, list[prov.Provider]]:
-        return r, _providers(r.settings, r.prompter, r.catalogue)
+        self.chosen = _providers(r.settings, r.prompter, r.catalogue)
+        return r, self.chosen
 
     def show_key(self, r: Run, key: keys.KeyResult, chosen: list[prov.Provider]) -> bool:
         _paste_instructions(r.console, key, chosen)
         return False
 
     def upload(self, r: Run, key: keys.KeyResult, chosen: list[prov.Provider]) -> list[str]:
-        self.chosen = chosen
         return _offer_upload(r, key, chosen)
 
     def key_added(self, r: Run, summary: Summary) -> None:
         if len(summary.uploads) < len(self.chosen):
-            r.prompter.confirm("Press enter once the key is added (or to go on and add it later).", flags="-y",
-                               default=True)
+            r.prompter.pause("Press any key once the key is added (or to go on and add it later).", flags="-y")
+
+    def hosts_unreachable(self, r: Run, exc: NetworkError) -> bool:
+        """No network: the pinned keys are known, so offer to write them as they are and go on."""
+        r.console.warn(exc.message)
+        if not self.chosen or not all(p.keys for p in self.chosen):
+            return False  # a provider pinned by fingerprints only needs its live keys
+        names = ", ".join(p.title for p in self.chosen)
+        r.console.info(f"The host keys of {names} are pinned in onboard (from the providers' published keys), so "
+                       "they can be written without asking the servers; `onboard hosts verify` checks them later.")
+        return r.prompter.confirm("Write the pinned host keys now and go on?", flags="--offline", default=True)
 
     def after_hosts(self, r: Run, summary: Summary) -> None:
         if summary.key is None:
             return
+        if summary.offline_hosts:
+            r.console.info("Skipping the connection test: the servers are not reachable now.")
+            return
         _auth_test(r.console, r.prompter, summary.key, self.chosen, r.known_hosts, r.settings.timeout,
                    r.secrets.passphrase)
 
+    def identity(self, r: Run, current: Identity, key: keys.KeyResult) -> Identity:
+        """Ask only what git does not know yet; the key's email is the default address."""
+        s = r.settings
+        name = s.git_name
+        if not current.name and not name:
+            name = _text_or(r.prompter, "Your name for git commits (user.name)", _full_name(r.target),
+                            "--git-name") or None
+        email = s.email
+        if not current.email and "email" not in s.origins:  # --email (or the team file's) answered it
+            comment = key.public_line.split(maxsplit=2)[2].strip() if key.public_line.count(" ") >= 2 else ""
+            email = _text_or(r.prompter, "Email for git commits (user.email)",
+                             email or (comment if "@" in comment else ""), "--email") or None
+        return Identity(name, email)
+
     def before_clone(self, r: Run) -> Run:
         return Run(_repos(r.settings, r.prompter, r.console, r.target), r.secrets, r.console, r.prompter, r.target)
+
+
+def _full_name(tgt: Target) -> str:
+    """The account's full name from the password database (GECOS), if it has one."""
+    import pwd
+
+    try:
+        gecos = pwd.getpwuid(tgt.uid).pw_gecos.split(",")[0].strip()
+    except KeyError:
+        return ""
+    return gecos if gecos and gecos != tgt.name else ""

@@ -194,7 +194,9 @@ def test_cloudfiles_layout_and_name_resolution(home: Path, tmp_path: Path) -> No
 
     assert where() == root / "Users" / "alice" / "app"  # the only folder under Users/
     (root / "Users" / "bob").mkdir()
-    assert where() == root / "Users" / tgt.name / "app"  # several: the login name
+    with pytest.raises(UsageError, match=r"2 folders there \(alice, bob\)") as info:
+        where()  # several: never a guess from the login name
+    assert "--cloudfiles-user" in str(info.value.hint)
     assert where(cloudfiles_user_name="bob") == root / "Users" / "bob" / "app"
     assert where(target="local") == home / "app"
     assert where(target="local", local_root=tmp_path / "src") == tmp_path / "src" / "app"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ def spawn(*args: str) -> pexpect.spawn:
     env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1"}
     child = pexpect.spawn(sys.executable, ["-m", "onboarding", *args], env=env, encoding="utf-8",
                           timeout=60, dimensions=(40, 160))
-    child.logfile_read = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the child
+    child.logfile_read = open(os.environ.get("WIZARD_LOG", os.devnull), "a")  # noqa: SIM115 - lives as long as the child
     return child
 
 
@@ -28,11 +30,11 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
     pins = tmp_path / "pins.toml"
     pins.write_text(sshd.providers_toml())
     child = spawn("--providers-file", str(pins), "--providers", "local")
-    child.expect("Email for the key comment")
-    child.sendline("wiz@example.com")
     child.expect("Key type")
     child.send(DOWN)  # RSA is preselected; take Ed25519 here to keep the test fast
     child.send(ENTER)
+    child.expect("Email for the key comment")
+    child.sendline("wiz@example.com")
     child.expect("Passphrase for the new key")
     child.sendline(PW)
     child.expect("Same passphrase again")
@@ -44,7 +46,7 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
     child.sendline(PW)
     child.expect("copy the whole line")
     child.expect("Ctrl-Insert")
-    child.expect("Press enter once the key is added")
+    child.expect("Press any key once the key is added")
     pub = home / ".ssh" / "id_ed25519.pub"
     assert pub.read_text().rstrip().endswith("wiz@example.com")
     sshd.authorize(pub)  # the user pastes the key at the provider
@@ -52,12 +54,17 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
     child.expect("match the pins")
     child.expect("Test the connection now")
     child.send("y")
-    child.expect("accepts the key")  # passed: not asked again, straight to the repositories
+    child.expect("accepts the key")  # passed: not asked again
+    child.expect("Your name for git commits")
+    child.sendline("Wiz Ard")
+    child.expect("Email for git commits")
+    child.sendline("")  # the key's email is the default
+    child.expect("user.email set to 'wiz@example.com'")
     child.expect("repository to clone")
     child.sendline(sshd.url(bare_repo))
     child.expect("repository to clone")
     child.sendline("")
-    child.expect("Where should they go")
+    child.expect("Clone to")
     child.send(ENTER)  # local disk
     child.expect("Summary")
     child.expect(pexpect.EOF)
@@ -71,9 +78,7 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
 
 def test_ctrl_c_mid_way_exits_130_and_leaves_nothing(home: Path) -> None:
     child = spawn("setup", "--key-type", "ed25519", "--email", "x@example.com")
-    child.expect("Key type")
-    child.send(ENTER)
-    child.expect("Passphrase for the new key")
+    child.expect("Passphrase for the new key")  # --key-type answered the key type
     child.sendline(PW)
     child.expect("Same passphrase again")
     child.sendintr()
@@ -87,13 +92,11 @@ def test_ctrl_c_mid_way_exits_130_and_leaves_nothing(home: Path) -> None:
 
 def test_ctrl_c_after_the_key_leaves_a_complete_key(home: Path) -> None:
     child = spawn("setup", "--key-type", "ed25519", "--email", "x@example.com", "--providers", "github")
-    child.expect("Key type")
-    child.send(ENTER)
     child.expect("Passphrase for the new key")
     child.sendline(PW)
     child.expect("Same passphrase again")
     child.sendline(PW)
-    child.expect("Press enter once the key is added")
+    child.expect("Press any key once the key is added")
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
@@ -162,14 +165,13 @@ def test_wizard_offers_upload_when_a_token_is_set(home: Path, tmp_path: Path) ->
         os.environ["GH_TOKEN"] = GOOD
         child = spawn("--providers", "github", "--offline", "--key-type", "ed25519", "--email", "w@example.com",
                       "--no-passphrase", "--github-api", fake.url("github"))
-        child.expect("Key type")
-        child.send(DOWN)
-        child.send(ENTER)
         child.expect("GH_TOKEN is set: register the key with GitHub now")
         child.send("y")
         child.expect("added")
         child.expect("Test the connection now")
         child.send("n")
+        child.expect("Your name for git commits")
+        child.sendline("")
         child.expect("repository to clone")
         child.sendline("")
         child.expect(pexpect.EOF)
@@ -179,3 +181,139 @@ def test_wizard_offers_upload_when_a_token_is_set(home: Path, tmp_path: Path) ->
         server.shutdown()
     assert child.exitstatus == 0, child.before
     assert len(fake.keys["github"]) == 1 and GOOD not in (child.before or "")
+
+
+def spawn80(*args: str) -> tuple[pexpect.spawn, io.StringIO]:
+    """The real binary on an 80-column terminal; returns the child and everything it printed."""
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "NO_COLOR": "1"}
+    child = pexpect.spawn(sys.executable, ["-m", "onboarding", *args], env=env, encoding="utf-8",
+                          timeout=60, dimensions=(40, 80))
+    seen = io.StringIO()
+    child.logfile_read = seen
+    return child, seen
+
+
+def plain(text: str) -> str:
+    """Screen text without escape sequences, whitespace collapsed (wrapping aside)."""
+    return " ".join(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).split())
+
+
+@pytest.mark.sshd
+def test_target_choice_is_readable_at_80_columns_and_the_cloudfiles_folder_is_asked(
+        sshd: Sshd, bare_repo: str, home: Path, tmp_path: Path) -> None:
+    from onboarding.clone import TRADE_OFF
+
+    pins = tmp_path / "pins.toml"
+    pins.write_text(sshd.providers_toml())
+    users = home / "cloudfiles" / "code" / "Users"
+    (users / "alice.smith").mkdir(parents=True)
+    (users / "bob.jones").mkdir()
+    child, seen = spawn80("--providers-file", str(pins), "--providers", "local", "--offline", "--key-type", "ed25519",
+                          "--no-passphrase", "--email", "b@example.com", "--git-name", "Bob Jones",
+                          "--repo", sshd.url(bare_repo))
+    child.expect("Press any key once the key is added")
+    sshd.authorize(home / ".ssh" / "id_ed25519.pub")
+    child.send(ENTER)
+    child.expect("Test the connection now")
+    child.send("n")
+    child.expect("Clone to")
+    child.send(DOWN)
+    child.send(ENTER)
+    child.expect("Which folder under")
+    child.send(DOWN)  # alice.smith, bob.jones: the second is mine
+    child.send(ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    screen = plain(seen.getvalue())
+    assert TRADE_OFF["local"] in screen and TRADE_OFF["cloudfiles"] in screen  # whole, not cut at the edge
+    assert "local disk: fast, but lost if the instance is deleted" in screen
+    assert "cloudfiles share: kept and shared, but slower" in screen
+    assert (users / "bob.jones" / bare_repo[:-4] / "README.md").exists()
+    assert sorted(p.name for p in users.iterdir()) == ["alice.smith", "bob.jones"]  # no guessed login folder
+
+
+def test_newcomer_without_network_ends_with_the_key_the_pins_and_what_is_left(home: Path, tmp_path: Path) -> None:
+    from conftest import free_port
+
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    pins = tmp_path / "pins.toml"  # a pinned provider whose server is down (nothing leaves loopback)
+    pins.write_text(f'[providers.corp]\nhosts = ["[127.0.0.1]:{free_port()}"]\nkeys = ["{key}"]\n'
+                    'add_key_url = "https://git.corp.example/keys"\n')
+    child, seen = spawn80("--providers-file", str(pins), "--providers", "corp", "--timeout", "3")
+    child.expect("Key type")
+    child.send(ENTER)  # RSA, generated while the questions are answered
+    child.expect("Email for the key comment")
+    child.sendline("new@example.com")
+    child.expect("Passphrase for the new key")
+    child.sendline(PW)
+    child.expect("Same passphrase again")
+    child.sendline(PW)
+    child.expect("Press any key once the key is added")
+    child.send(ENTER)
+    child.expect("Write the pinned host keys now and go on")
+    child.send("y")
+    child.expect("Your name for git commits")
+    child.sendline("New Comer")
+    child.expect("Email for git commits")
+    child.sendline("")  # Enter: the key's email
+    child.expect("repository to clone")
+    child.sendline("")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    screen = plain(seen.getvalue())
+    assert "Test the connection now" not in screen  # no network: not offered
+    assert "What is left:" in screen and "onboard hosts verify corp" in screen
+    assert key in (home / ".ssh" / "known_hosts").read_text()
+    check = subprocess.run(["ssh-keygen", "-y", "-P", PW, "-f", str(home / ".ssh" / "id_rsa")], capture_output=True)
+    assert check.returncode == 0
+    assert "new@example.com" in (home / ".gitconfig").read_text()
+
+
+@pytest.mark.sshd
+def test_existing_key_reuse_answers_and_one_retry_of_the_connection_test(
+        sshd: Sshd, home: Path, tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text(PW)
+    made = subprocess.run([sys.executable, "-m", "onboarding", "keygen", "-y", "--key-type", "ed25519",
+                           "--passphrase-file", str(pw), "--email", "old@example.com"],
+                          capture_output=True, stdin=subprocess.DEVNULL)
+    assert made.returncode == 0
+    before = (home / ".ssh" / "id_ed25519").read_bytes()
+    pins = tmp_path / "pins.toml"
+    pins.write_text(sshd.providers_toml())
+    child, seen = spawn80("--providers-file", str(pins), "--providers", "local", "--key-type", "ed25519")
+    child.expect("exists. Reuse it")
+    child.send("n")
+    child.expect("Replace it")
+    child.send("n")
+    child.expect("needs one of the two")  # never a silent reuse: asked again
+    child.expect("exists. Reuse it")
+    child.send("y")
+    child.expect("Passphrase of your existing key")
+    child.sendline("")
+    child.expect("protected by a passphrase: type it")
+    child.expect("Passphrase of your existing key")
+    child.sendline("wrong passphrase")
+    child.expect("does not open")
+    child.expect("Passphrase of your existing key")
+    child.sendline(PW)
+    child.expect("key reused")
+    child.expect("Press any key once the key is added")
+    child.send(ENTER)
+    child.expect("Test the connection now")
+    child.send("y")
+    child.expect("Try again")  # refused: the key is not registered yet
+    sshd.authorize(home / ".ssh" / "id_ed25519.pub")
+    child.send("y")
+    child.expect("accepts the key")
+    child.expect("Your name for git commits")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = plain(seen.getvalue())
+    assert "Email for the key comment" not in screen  # a reused key keeps its comment
+    assert "too short" not in screen
+    assert screen.count("Test the connection now (ssh -T)? (Y/n)") == 1  # asked once; then one retry offer
+    assert (home / ".ssh" / "id_ed25519").read_bytes() == before

@@ -8,9 +8,19 @@ answer from Settings; the demo is the unattended run against the sandbox).
 
 from __future__ import annotations
 
+from onboarding import identity
+from onboarding.errors import NetworkError
 from onboarding.pipeline.context import Run, Summary
 from onboarding.pipeline.hooks import Hooks
-from onboarding.pipeline.stages import clone_all, ensure_key, ensure_trusted, print_summary, show_public_key
+from onboarding.pipeline.stages import (
+    clone_all,
+    ensure_identity,
+    ensure_key,
+    ensure_trusted,
+    fill_users,
+    print_summary,
+    show_public_key,
+)
 
 __all__ = ["Hooks", "Run", "Summary", "run"]
 
@@ -20,17 +30,25 @@ def run(r: Run, hooks: Hooks) -> Summary:
     summary = Summary()
     r = hooks.before_key(r)
     r = r.with_passphrase(r.passphrase_for_key())
-    summary.key = ensure_key(r, r.secrets.passphrase)
+    summary.key = ensure_key(r, r.secrets.passphrase, hooks.pregenerated(r))
     r, chosen = hooks.providers(r, summary.key)
     summary.providers = [p.name for p in chosen]
     if hooks.show_key(r, summary.key, chosen):
         show_public_key(r.console, summary.key, chosen)
     summary.uploads = hooks.upload(r, summary.key, chosen)
     hooks.key_added(r, summary)
-    merged = ensure_trusted(r, chosen)
+    try:
+        merged = ensure_trusted(r, chosen)
+    except NetworkError as exc:
+        if not hooks.hosts_unreachable(r, exc):
+            raise
+        r = r.with_settings(offline=True)  # the pins are known: written as they are, no probe
+        summary.offline_hosts = True
+        merged = ensure_trusted(r, chosen)
     summary.record_hosts(r, merged)
     hooks.after_hosts(r, summary)
-    r = hooks.before_clone(r)
+    summary.identity = ensure_identity(r, hooks.identity(r, identity.read(), summary.key))
+    r = fill_users(hooks.before_clone(r))
     failures = clone_all(r, summary)
     # "add the key" is only news when no clone has shown that the key works
     print_summary(r.console, summary, next_steps=hooks.next_steps and not summary.clones)

@@ -17,7 +17,7 @@ from onboarding.secrets import PASSPHRASE_FLAGS
 
 def preflight(r: Run) -> None:
     s = r.settings
-    problems: list[str] = []
+    problems: list[str] = list(s.problems)  # bad option values, kept by settings.validate(defer=True)
 
     def check(fn: Callable[..., Any], *args: Any) -> Any:
         try:

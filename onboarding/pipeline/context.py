@@ -80,8 +80,29 @@ class Run:
         if given is not None or not self.needs_passphrase():
             return given
         if self.key_exists:
-            return self.prompter.password("Passphrase of your existing key:", flags=PASSPHRASE_FLAGS).encode()
+            return self.ask_existing_passphrase()
         return self.prompter.new_passphrase(flags=PASSPHRASE_FLAGS)
+
+    def ask_existing_passphrase(self, tries: int = 3) -> bytes:
+        """Asked until it opens the key (as ssh-keygen: three tries); checked here, so a typo is asked again."""
+        from onboarding.errors import ConflictError
+
+        path = self.key_path
+        for left in range(tries - 1, -1, -1):
+            typed = self.prompter.password(f"Passphrase of your existing key {path}:", flags=PASSPHRASE_FLAGS)
+            again = f"; {left} more {'try' if left == 1 else 'tries'}" if left else ""
+            if not typed:
+                self.console.warn(f"{path} is protected by a passphrase: type it (nothing shows as you type){again}")
+                continue
+            try:
+                keys.load_private(path, typed.encode())  # opened once; ensure_key reuses the opened key
+            except ConflictError:
+                self.console.warn(f"that passphrase does not open {path}{again}")
+                continue
+            return typed.encode()
+        raise ConflictError(f"{tries} passphrases did not open {path}; nothing was changed",
+                            hint="run again with its passphrase, or choose to replace the key "
+                            "(the old pair is kept as a backup)")
 
 
 @dataclass
@@ -93,6 +114,8 @@ class Summary:
     known_hosts_removed: int = 0
     clones: list[Any] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)
+    identity: Any = None  # identity.IdentityResult once the git identity stage ran
+    offline_hosts: bool = False  # the pinned keys were written without probing (no network)
 
     def record_hosts(self, r: Run, merged: MergeResult) -> None:
         self.known_hosts = str(r.known_hosts)
@@ -108,4 +131,5 @@ class Summary:
                             "removed": self.known_hosts_removed},
             "clones": [c.as_json() for c in self.clones],
             "uploads": self.uploads,
+            "git_identity": self.identity.as_json() if self.identity else None,
         }

@@ -3,10 +3,17 @@ wizard (wizard.py) overrides these to ask and confirm between the stages."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from onboarding import clone as cl
 from onboarding import keys
 from onboarding import providers as prov
+from onboarding.errors import NetworkError
+from onboarding.identity import Identity
 from onboarding.pipeline.context import Run, Summary
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 
 def chosen_providers(r: Run) -> list[prov.Provider]:
@@ -31,6 +38,10 @@ class Hooks:
     def before_key(self, r: Run) -> Run:
         return r
 
+    def pregenerated(self, r: Run) -> PrivateKeyTypes | None:
+        """A new key made ahead of time (the wizard starts RSA while asking), else None."""
+        return None
+
     def providers(self, r: Run, key: keys.KeyResult) -> tuple[Run, list[prov.Provider]]:
         return r, chosen_providers(r)
 
@@ -47,8 +58,17 @@ class Hooks:
     def key_added(self, r: Run, summary: Summary) -> None:
         pass
 
+    def hosts_unreachable(self, r: Run, exc: NetworkError) -> bool:
+        """The probes failed for want of network: True writes the pinned keys without probing."""
+        return False
+
     def after_hosts(self, r: Run, summary: Summary) -> None:
         pass
+
+    def identity(self, r: Run, current: Identity, key: keys.KeyResult) -> Identity:
+        """The git user.name / user.email wanted: --git-name and an email given explicitly
+        (--email or the team file's), never the user@host default of the key comment."""
+        return Identity(r.settings.git_name, r.settings.email)
 
     def before_clone(self, r: Run) -> Run:
         return r

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from onboarding import fsutil, hostkeys, keys, known_hosts, proc
+from onboarding import fsutil, hostkeys, identity, keys, known_hosts, proc
 from onboarding import providers as prov
 from onboarding.console import Console
+from onboarding.errors import OnboardError
 from onboarding.instance import default_comment
 from onboarding.pipeline.context import Run, Summary
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
 
 # -- key ------------------------------------------------------------------------------------
-def ensure_key(r: Run, secret: bytes | None) -> keys.KeyResult:
-    """Create or reuse the key pair."""
+def ensure_key(r: Run, secret: bytes | None, pregenerated: PrivateKeyTypes | None = None) -> keys.KeyResult:
+    """Create or reuse the key pair (`pregenerated`: a new key made ahead, only encrypted and written here)."""
     s, console, path = r.settings, r.console, r.key_path
     request = keys.KeyRequest(path=path, key_type=s.key_type, bits=s.bits,
                               comment=s.email or default_comment(r.target), passphrase=secret,
-                              rounds=s.kdf_rounds, force=s.force, owner=None)
+                              rounds=s.kdf_rounds, force=s.force, owner=None, pregenerated=pregenerated)
     if not r.key_exists:
         size = f"{s.bits}-bit " if s.key_type == "rsa" else ""
         console.step(f"Generating {'an' if s.key_type == 'ed25519' else 'a'} {size}{s.key_type} key at {path}")
@@ -99,6 +103,46 @@ def ensure_trusted(r: Run, chosen: list[prov.Provider]) -> known_hosts.MergeResu
     return result
 
 
+# -- git identity ---------------------------------------------------------------------------
+def ensure_identity(r: Run, wanted: identity.Identity) -> identity.IdentityResult:
+    """Set user.name / user.email where missing; a different value already set is kept and reported."""
+    console = r.console
+    result = identity.ensure(wanted, overwrite=r.settings.git_identity_overwrite)
+    for field in result.written:
+        console.ok(f"git config --global {field} set to {result.current.get(field)!r}")
+    for field, kept, given in result.differs:
+        console.warn(f"git {field} is {kept!r}; kept (not {given!r}): pass --git-identity-overwrite to replace it")
+    for field in identity.FIELDS:
+        if field not in result.written and result.current.get(field) and not any(d[0] == field
+                                                                                 for d in result.differs):
+            console.ok(f"git {field} is {result.current.get(field)!r} (kept)")
+    return result
+
+
+# -- clone ----------------------------------------------------------------------------------
+def fill_users(r: Run) -> Run:
+    """`github.com:org/app` has no user: ssh would log in as the local login. Fill in the pinned
+    provider's user (git); for a host that is not pinned, say so."""
+    from onboarding import clone as cl
+
+    repos = []
+    for text in r.settings.repos:
+        try:
+            url = cl.parse_url(text)
+        except OnboardError:
+            repos.append(text)  # the clone stage reports it
+            continue
+        provider = prov.for_host(r.catalogue, url.host, url.port)
+        if url.user is None and provider is not None:
+            text = cl.with_user(url, provider.user).text
+            r.console.info(f"{url.text} names no user: cloning as {text}")
+        elif url.user is None:
+            r.console.warn(f"{url.text} names no user: ssh logs in as {r.target.name}; "
+                           "most Git hosts expect git@ (e.g. git@HOST:ORG/REPO.git)")
+        repos.append(text)
+    return r.with_settings(repos=tuple(repos)) if tuple(repos) != r.settings.repos else r
+
+
 # -- summary --------------------------------------------------------------------------------
 def print_summary(console: Console, summary: Summary, *, next_steps: bool = True) -> None:
     console.info("")
@@ -106,15 +150,43 @@ def print_summary(console: Console, summary: Summary, *, next_steps: bool = True
     if summary.key:
         console.info(f"  key          {summary.key.path} ({summary.key.status}, {summary.key.fingerprint})")
     if summary.known_hosts:
+        how = "; from the pins, not checked live" if summary.offline_hosts else ""
         console.info(f"  known_hosts  {summary.known_hosts} (+{summary.known_hosts_added} "
-                     f"-{summary.known_hosts_removed} lines; pinned: {', '.join(summary.providers)})")
+                     f"-{summary.known_hosts_removed} lines; pinned: {', '.join(summary.providers)}{how})")
+    if summary.identity:
+        who = summary.identity.current
+        console.info(f"  git identity {who.name or '(no user.name)'} <{who.email or 'no user.email'}>")
     for c in summary.clones:
         console.info(f"  clone        {c.path} ({c.status}, {c.target})")
-    if next_steps:
-        console.info("Next: add the public key shown above to your provider if you have not yet, then run "
-                     "`onboard doctor --auth-test`; `onboard git-info` in a clone shows what Azure ML will record.")
+    left = what_is_left(summary, add_key=next_steps)
+    if left:
+        console.info("What is left:")
+        for n, item in enumerate(left, 1):
+            console.info(f"  {n}. {item}")
+
+
+def what_is_left(summary: Summary, *, add_key: bool) -> list[str]:
+    """The user's next steps, each a command or a place: nothing here is done for them."""
+    left = []
+    if add_key and summary.key:
+        left.append(f"add the public key {summary.key.public_path} at your provider (the page shown above), "
+                    "if you have not yet")
+    if summary.offline_hosts:
+        left.append("check the host keys against the live servers once the network is back: "
+                    "`onboard hosts verify " + " ".join(summary.providers) + "`")
+    who = summary.identity.current if summary.identity else None
+    if who is not None and not (who.name and who.email):
+        left.append("tell git who you are: `git config --global user.name 'Your Name'` and "
+                    "`git config --global user.email you@example.com` (or rerun with --git-name and --email)")
+    if add_key or summary.offline_hosts:
+        left.append("test the key: `onboard doctor --auth-test`")
+    if not summary.clones:
+        left.append("clone a repository: `onboard clone git@HOST:ORG/REPO.git`")
+    left.append("in a clone, `onboard git-info` shows what Azure ML will record for your jobs")
+    return left
 
 
 from onboarding.pipeline.clonestage import clone_all  # noqa: E402 - re-exported: one import place for stages
 
-__all__ = ["clone_all", "ensure_key", "ensure_trusted", "key_json", "print_summary", "show_public_key"]
+__all__ = ["clone_all", "ensure_identity", "ensure_key", "ensure_trusted", "fill_users", "key_json", "print_summary",
+           "show_public_key", "what_is_left"]

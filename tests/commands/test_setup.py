@@ -1,0 +1,97 @@
+"""`onboard setup` unattended, on the real binary: the pre-check, reruns, git identity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import onboard
+
+
+def test_precheck_reports_every_problem_before_writing_anything(home: Path) -> None:
+    done = onboard("setup", "-y", "--bits", "1024", "--kdf-rounds", "0",
+                   "--repo", "https://github.com/org/app", "--repo", "git@unpinned.example:org/x.git")
+    assert done.returncode == 2, done.output
+    err = done.stderr
+    assert "--bits 1024" in err
+    assert "--kdf-rounds 0" in err  # the first bad value does not hide the next
+    assert "a passphrase for" in err
+    assert err.count("https://github.com/org/app") == 1  # an https repo is reported once
+    assert "unpinned.example is not a pinned provider" in err
+    assert not (home / ".ssh").exists()  # nothing written: no key, no known_hosts
+
+
+def test_one_bad_value_elsewhere_keeps_its_own_message() -> None:
+    done = onboard("keygen", "-y", "--bits", "1024", "--no-passphrase")
+    assert done.returncode == 2
+    assert "--bits 1024: RSA keys must have 3072 to 16384 bits" in done.stderr
+    assert "4096 (the default)" in done.stderr
+
+
+def test_a_bad_team_file_value_names_the_file_and_key(tmp_path: Path) -> None:
+    team = tmp_path / "team.toml"
+    team.write_text("[setup]\nbits = 1024\n")
+    done = onboard("keygen", "-y", "--no-passphrase", "--config", str(team))
+    assert done.returncode == 2
+    assert f"{team}: [setup] bits 1024" in done.stderr
+
+
+def test_a_missing_prerequisite_is_exit_2_with_the_install_hint(tmp_path: Path) -> None:
+    for argv in (("setup", "-y", "--no-passphrase"), ("clone", "git@github.com:org/app.git", "-y"), ("demo",)):
+        done = onboard(*argv, env={"PATH": str(tmp_path)})  # no git, no ssh on PATH
+        assert done.returncode == 2, (argv, done.output)
+        assert "apt-get install git openssh-client" in done.stderr
+
+
+def test_piped_output_says_why_there_is_no_wizard() -> None:
+    done = onboard("setup")  # stdin and stdout are not a terminal: as in `onboard | tee log`
+    assert done.returncode == 2
+    assert "standard output is not a terminal" in done.stderr
+
+
+def test_a_passphrase_file_others_can_read_is_warned_about(tmp_path: Path, home: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("a long passphrase\n")
+    pw.chmod(0o644)
+    done = onboard("keygen", "-y", "--key-type", "ed25519", "--passphrase-file", str(pw))
+    assert done.returncode == 0, done.output
+    assert f"{pw} is readable by others (mode 0644)" in done.stderr
+    pw.chmod(0o600)
+    quiet = onboard("keygen", "-y", "-q", "--key-type", "ed25519", "--passphrase-file", str(pw))
+    assert "readable by others" not in quiet.stderr
+    assert quiet.stdout.startswith("ssh-ed25519 ") and quiet.stdout.count("\n") == 1  # -q: the key line only
+    assert "https://" not in quiet.stdout + quiet.stderr  # no paste list
+
+
+def test_hosts_without_an_action_names_the_actions() -> None:
+    done = onboard("hosts")
+    assert done.returncode == 2
+    assert "verify" in done.stderr and "list" in done.stderr
+
+
+def _gitconfig(home: Path, key: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "config", "--file", str(home / ".gitconfig"), "--get", key],
+                          capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def test_git_identity_set_when_missing_kept_when_present(home: Path, tmp_path: Path) -> None:
+    base = ("setup", "-y", "--no-passphrase", "--key-type", "ed25519", "--providers", "github", "--offline")
+    first = onboard(*base, "--git-name", "Ada Lovelace", "--email", "ada@example.com")
+    assert first.returncode == 0, first.output
+    assert _gitconfig(home, "user.name") == "Ada Lovelace"
+    assert _gitconfig(home, "user.email") == "ada@example.com"
+    again = onboard(*base, env={"ONBOARD_GIT_NAME": "Someone Else"})
+    assert again.returncode == 0, again.output
+    assert "kept (not 'Someone Else')" in again.stderr  # reported, not written
+    assert _gitconfig(home, "user.name") == "Ada Lovelace"
+    forced = onboard(*base, "--git-name", "Ada King", "--git-identity-overwrite")
+    assert forced.returncode == 0 and _gitconfig(home, "user.name") == "Ada King"
+
+
+def test_the_default_key_comment_is_never_the_git_email(home: Path) -> None:
+    done = onboard("setup", "-y", "--no-passphrase", "--key-type", "ed25519", "--providers", "github", "--offline")
+    assert done.returncode == 0, done.output
+    assert _gitconfig(home, "user.email") == ""  # user@host is not an address for commits
+    assert "What is left:" in done.stderr and "git config --global user.email" in done.stderr
