@@ -78,6 +78,13 @@ def ensure_private_dir(path: Path, owner: Owner) -> str | None:
             f"{path} is owned by uid {st.st_uid}, not by the account we set up (uid {expected})",
             hint=f"give it back: sudo chown -R {expected} {path}",
         )
+    if st.st_mode & 0o077 and path.name != ".ssh":
+        # Not ssh's own directory (--key-file elsewhere): never change its mode (it may be /tmp, or
+        # shared on purpose); refuse only where others could replace the key, as ssh would.
+        if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+            raise ConflictError(f"{path} can be written by others, so a key there could be replaced",
+                                hint="choose a --key-file in a directory only you can write (e.g. ~/.ssh)")
+        return None
     if st.st_mode & 0o077:
         # ssh refuses keys in a directory others can write to; tighten rather than fail later.
         try:

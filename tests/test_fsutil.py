@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -96,3 +97,21 @@ def test_sigkill_leftover_is_removed_by_the_next_run(home: Path) -> None:
     age(leftovers[0], 30)
     assert onboard("hosts", "verify", "github", "--offline", "--no-hash").returncode == 0
     assert sorted(p.name for p in d.iterdir()) == ["known_hosts"]
+
+
+def test_a_key_outside_ssh_never_changes_its_directorys_mode(home: Path, tmp_path: Path) -> None:
+    """`--key-file /tmp/k` once chmodded /tmp to 0700 (as root: every other user lost /tmp)."""
+    from helpers.cli import run
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    r = run("keygen", "-y", "--no-passphrase", "--key-type", "ed25519", "--key-file", str(shared / "k"))
+    assert r.code == 0, r.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777 and (shared / "k").exists()
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o777)  # not sticky: anyone could rename another key into place
+    r = run("keygen", "-y", "--no-passphrase", "--key-type", "ed25519", "--key-file", str(loose / "k"))
+    assert r.code == 5 and "can be written by others" in r.stderr
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o777 and not (loose / "k").exists()
