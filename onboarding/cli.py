@@ -374,7 +374,9 @@ def _run(ns: argparse.Namespace, console: Console, handoff: Mapping[str, Any] | 
     if handoff is not None:
         from onboarding import privilege
 
-        settings, secrets = privilege.load(flags, handoff)
+        settings, secrets = privilege.load(flags, handoff, defer=name == "setup")
+        for warning in secrets.warnings:
+            console.warn(warning)
     elif flags.get("user") or os.environ.get("ONBOARD_USER"):
         from onboarding import privilege
 

@@ -277,7 +277,7 @@ def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], cons
     return become(acct, argv, payload)
 
 
-def load(flags: Mapping[str, Any], handoff: Mapping[str, Any] | None) -> tuple[Any, Any]:
+def load(flags: Mapping[str, Any], handoff: Mapping[str, Any] | None, *, defer: bool = False) -> tuple[Any, Any]:
     """This process's Settings and Secrets: read here, or (user side) completed from root's hand-off."""
     from onboarding import proc
     from onboarding import secrets as sec
@@ -289,7 +289,7 @@ def load(flags: Mapping[str, Any], handoff: Mapping[str, Any] | None) -> tuple[A
         return settings, held
     environ = {**proc.clean_env(), **handoff.get("environ", {})}
     files = {k: decode_bytes(v) or b"" for k, v in handoff.get("files", {}).items()}
-    settings = settings_mod.build(flags, environ, files=files)
+    settings = settings_mod.build(flags, environ, files=files, defer=defer)
     variables = dict(handoff.get("variables", {}))
     held, _ = sec.load(settings, {**environ, **variables}, stdin=lambda: b"", files=files,
                        preset=decode_bytes(handoff.get("passphrase")), preset_tokens=dict(handoff.get("tokens", {})))

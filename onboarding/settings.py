@@ -323,7 +323,17 @@ def _value_checks(s: Settings) -> list[Callable[[], object]]:
         from onboarding.keys import check_comment
 
         checks.append(lambda: check_comment(s.email or ""))
+    from onboarding.fsutil import check_path_text  # a newline in a path would reach ssh's config
+
+    for name in _PATH_OPTIONS:
+        value = getattr(s, name)
+        if value is not None:
+            checks.append(lambda v=value, n=name: check_path_text(v, s.origins.get(n, "--" + n.replace("_", "-"))))  # type: ignore[misc]
     return checks
+
+
+_PATH_OPTIONS = ("key_file", "known_hosts", "providers_file", "passphrase_file", "token_file", "dest", "local_root",
+                 "cloudfiles_root", "config")
 
 
 def _token_ref(item: str) -> None:

@@ -109,3 +109,9 @@ def test_doctor_and_setup_succeed_with_one_document(home: Path) -> None:
     setup = run("--json", "setup", "--providers", "github", "--key-type", "ed25519", "--offline")
     assert setup.code == 0, setup.stderr
     assert setup.json()["key"]["status"] == "reused" and setup.json()["providers"] == ["github"]
+
+
+def test_a_path_with_a_newline_is_refused_before_anything_is_written(home: Path) -> None:
+    r = run("keygen", "-y", "--no-passphrase", "--key-file", str(home / "a\nb"))
+    assert r.code == 2 and "contains a control character" in r.stderr
+    assert not any(home.iterdir()) or not (home / ".ssh").exists()
