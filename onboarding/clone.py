@@ -267,10 +267,10 @@ def run_clone(url: RepoUrl, dest: Path, o: SshOptions, *, branch: str | None, de
     except BaseException:
         proc.kill_group(child) if not progress else child.kill()
         child.wait()
-        _remove(dest, created)
+        remove_created(dest, created)
         raise
     if done.returncode != 0:
-        _remove(dest, created)
+        remove_created(dest, created)
         raise failure(done.returncode, done.err.strip())
 
 
@@ -285,7 +285,8 @@ def make_parents(path: Path) -> None:
         d.mkdir()
 
 
-def _remove(dest: Path, created: bool) -> None:
+def remove_created(dest: Path, created: bool) -> None:
+    """Undo a failed clone: the folder if this run created it, else only its contents."""
     if created:
         shutil.rmtree(dest, ignore_errors=True)
     elif dest.is_dir():  # it was an empty folder before: make it empty again
