@@ -79,14 +79,16 @@ class Settings(NamedTuple):
     team_providers: Mapping[str, Any] = MappingProxyType({})
     # input files root read for the user side of --user (privilege.py), by absolute path
     inputs: Mapping[str, bytes] = MappingProxyType({})
+    # the options a flag, ONBOARD_* or a team file set: the wizard does not ask them again
+    given: frozenset[str] = frozenset()
 
 
 # Options a team file may not set: they are per-invocation or would be a secret channel.
 # A team file never holds a passphrase or a reference to one: one team-wide passphrase defeats its purpose.
 _NOT_IN_FILE = {"config", "json", "passphrase_stdin", "passphrase_file", "passphrase_env", "passphrase_keyvault",
-                "path", "team_providers", "user", "inputs"}
+                "path", "team_providers", "user", "inputs", "given"}
 # Options that are not read from ONBOARD_*: ONBOARD_CONFIG is allowed, the rest are not.
-_NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path", "inputs"}
+_NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path", "inputs", "given"}
 _LIST_OPTIONS = {"providers", "repos", "upload", "token_keyvault"}
 
 
@@ -252,6 +254,7 @@ def build(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None, *,
             values[name] = tuple(value) if name in _LIST_OPTIONS else value
     if files:
         values["inputs"] = MappingProxyType(dict(files))
+    values["given"] = frozenset(values)
     if values.get("json"):
         values["non_interactive"] = True  # one JSON document on stdout leaves no room for prompts
     return validate(Settings(**values))

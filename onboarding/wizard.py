@@ -27,7 +27,7 @@ COPY_HELP = (
 def _key_choices(settings: Settings, prompter: Prompter, tgt: Target) -> Settings:
     email = settings.email or prompter.text("Email for the key comment:", flags="--email",
                                             default=default_comment(tgt))
-    key_type = prompter.select(
+    key_type = settings.key_type if "key_type" in settings.given else prompter.select(
         "Key type:",
         [("rsa", "RSA 4096 (recommended: Azure DevOps accepts only RSA, every provider takes it)"),
          ("ed25519", "Ed25519 (shorter and faster, but Azure DevOps rejects it)")],
@@ -121,6 +121,8 @@ def _repos(settings: Settings, prompter: Prompter, console: Console, tgt: Target
         return settings._replace(repos=())
     choices = _target_choices(settings, tgt)
     default = settings.target if settings.target in dict(choices) else "local"
+    if "target" in settings.given and settings.target in dict(choices):  # the team file chose the disk
+        return settings._replace(repos=tuple(repos))
     target = prompter.select("Where should they go?", choices, flags="--target", default=default)
     return settings._replace(repos=tuple(repos), target=target)
 
@@ -157,7 +159,7 @@ class Wizard(pipeline.Hooks):
                                default=True)
 
     def after_hosts(self, r: Run, summary: Summary) -> None:
-        if summary.key is None:
+        if summary.key is None or r.settings.repos:  # the clones that follow test the key, and say the fix
             return
         _auth_test(r.console, r.prompter, summary.key, self.chosen, r.known_hosts, r.settings.timeout,
                    r.secrets.passphrase)
