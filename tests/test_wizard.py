@@ -71,8 +71,6 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
 
 def test_ctrl_c_mid_way_exits_130_and_leaves_nothing(home: Path) -> None:
     child = spawn("setup", "--key-type", "ed25519", "--email", "x@example.com")
-    child.expect("Key type")
-    child.send(ENTER)
     child.expect("Passphrase for the new key")
     child.sendline(PW)
     child.expect("Same passphrase again")
@@ -86,9 +84,8 @@ def test_ctrl_c_mid_way_exits_130_and_leaves_nothing(home: Path) -> None:
 
 
 def test_ctrl_c_after_the_key_leaves_a_complete_key(home: Path) -> None:
+    # --key-type answers "Key type": not asked
     child = spawn("setup", "--key-type", "ed25519", "--email", "x@example.com", "--providers", "github")
-    child.expect("Key type")
-    child.send(ENTER)
     child.expect("Passphrase for the new key")
     child.sendline(PW)
     child.expect("Same passphrase again")
