@@ -282,7 +282,11 @@ def make_parents(path: Path) -> None:
         missing.append(p)
         p = p.parent
     for d in reversed(missing):
-        d.mkdir()
+        try:
+            d.mkdir()
+        except FileExistsError:  # a concurrent clone of this run made the same parent a moment ago
+            if not d.is_dir():
+                raise
 
 
 def remove_created(dest: Path, created: bool) -> None:
