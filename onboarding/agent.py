@@ -113,8 +113,19 @@ def private_agent(key: PrivateKeyTypes, comment: str) -> Iterator[Path]:
 
 def _wait_for(sock: Path, proc: procs.Popen[bytes]) -> None:
     deadline = time.monotonic() + 10
-    while not sock.exists():
+    # The socket file appears at bind(), a moment before listen(): wait until it accepts.
+    while not _accepts(sock):
         if proc.poll() is not None or time.monotonic() > deadline:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr and proc.poll() is not None else ""
             raise OnboardError(f"the private ssh-agent did not start {err}".strip())
         time.sleep(0.01)
+
+
+def _accepts(sock: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(str(sock))
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+    return True
+

@@ -277,10 +277,10 @@ def run_clone(url: RepoUrl, dest: Path, o: SshOptions, *, branch: str | None, de
     except BaseException:
         proc.kill_group(child) if not progress else child.kill()
         child.wait()
-        _remove(dest, created, parents)
+        remove_created(dest, created, parents)
         raise
     if done.returncode != 0:
-        _remove(dest, created, parents)
+        remove_created(dest, created, parents)
         raise failure(done.returncode, done.err.strip())
 
 
@@ -292,11 +292,17 @@ def make_parents(path: Path) -> list[Path]:
         missing.append(p)
         p = p.parent
     for d in reversed(missing):
-        d.mkdir()
+        try:
+            d.mkdir()
+        except FileExistsError:  # a concurrent clone of this run made the same parent a moment ago
+            if not d.is_dir():
+                raise
     return missing
 
 
-def _remove(dest: Path, created: bool, parents: list[Path]) -> None:
+def remove_created(dest: Path, created: bool, parents: list[Path] | tuple[Path, ...] = ()) -> None:
+    """Undo a failed clone: the folder if this run created it, else only its contents; then the
+    parent folders made for it, if they are empty (a concurrent clone's parent stays)."""
     if created:
         shutil.rmtree(dest, ignore_errors=True)
     elif dest.is_dir():  # it was an empty folder before: make it empty again

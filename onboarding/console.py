@@ -128,3 +128,51 @@ class Result:
     def __init__(self, data: Mapping[str, Any] | Sequence[Any], exit_code: int = 0) -> None:
         self.data = data
         self.exit_code = exit_code
+
+
+class Board:
+    """One status line per item on stderr (concurrent clones). On a terminal the lines are
+    redrawn in place; elsewhere (a log, a pipe) each item gets a start and an end line only,
+    so a setup script's log has no carriage-return noise. Safe to call from several threads."""
+
+    def __init__(self, console: Console, labels: Sequence[str]) -> None:
+        import threading
+
+        self._console = console
+        self._lock = threading.Lock()
+        width = max((len(label) for label in labels), default=0)
+        self._labels = [label.ljust(width) for label in labels]
+        self._live = (not console.quiet and _isatty(console.stderr) and os.environ.get("TERM") != "dumb")
+        if self._live:
+            for label in self._labels:
+                print(f"{label}  waiting", file=console.stderr)
+            console.stderr.flush()
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    def update(self, index: int, text: str) -> None:
+        """Progress: redrawn on a terminal, nothing elsewhere."""
+        if self._live:
+            self._draw(index, text)
+
+    def event(self, index: int, text: str, *, failed: bool = False) -> None:
+        """A start or an end: redrawn on a terminal, one line elsewhere."""
+        if self._live:
+            self._draw(index, text, "red" if failed else None)
+        elif failed:
+            self._console.info(f"{self._labels[index].rstrip()}: failed: {text}")
+        else:
+            self._console.info(f"{self._labels[index].rstrip()}: {text}")
+
+    def _draw(self, index: int, text: str, color: str | None = None) -> None:
+        import shutil
+
+        columns = shutil.get_terminal_size().columns
+        line = f"{self._labels[index]}  {text}"[: max(10, columns - 1)]  # no wrap: it would break the cursor math
+        line = self._console.style(line, color) if color else line
+        up = len(self._labels) - index
+        with self._lock:
+            self._console.stderr.write(f"\033[{up}A\r\033[2K{line}\033[{up}B\r")
+            self._console.stderr.flush()

@@ -91,6 +91,7 @@ def test_ctrl_c_mid_way_exits_130_and_leaves_nothing(home: Path) -> None:
 
 
 def test_ctrl_c_after_the_key_leaves_a_complete_key(home: Path) -> None:
+    # --key-type answers "Key type": not asked
     child = spawn("setup", "--key-type", "ed25519", "--email", "x@example.com", "--providers", "github")
     child.expect("Passphrase for the new key")
     child.sendline(PW)

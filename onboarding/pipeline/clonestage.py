@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from onboarding import clone as cl
 from onboarding import hostkeys, keys, known_hosts, sshconfig
 from onboarding import providers as prov
-from onboarding.errors import GitError, HostKeyError, OnboardError, UsageError
+from onboarding.console import Board
+from onboarding.errors import ConflictError, GitError, HostKeyError, OnboardError, UsageError
 from onboarding.pipeline.context import Run, Summary
 from onboarding.secrets import PASSPHRASE_FLAGS
 
@@ -96,34 +99,57 @@ def ssh_options(r: Run, secret: bytes | None) -> tuple[cl.SshOptions, PrivateKey
     raise r.prompter.refuse(f"the passphrase of {key_file}", PASSPHRASE_FLAGS)
 
 
-def clone_one(r: Run, url_text: str, *, secret: bytes | None, verified: set[str]) -> CloneResult:
-    s, console = r.settings, r.console
+@dataclass(frozen=True)
+class _Planned:
+    url: cl.RepoUrl
+    dest: cl.Destination
+    provider: prov.Provider | None
+
+
+def _prepare(r: Run, url_text: str, verified: set[str]) -> CloneResult | _Planned:
+    """Everything before git, one repository at a time: URL, destination, host trust, ssh config."""
+    s = r.settings
     url = cl.parse_url(url_text)
     dest = cl.resolve_destination(url, target=s.target, dest=s.dest, local_root=s.local_root,
                                   cloudfiles_root=s.cloudfiles_root, cloudfiles_user_name=s.cloudfiles_user,
                                   tgt=r.target)
     if cl.same_repository(cl.existing_clone_url(dest.path), url.text):
-        console.ok(f"{dest.path} is already a clone of {url.text}: kept as it is")
+        r.console.ok(f"{dest.path} is already a clone of {url.text}: kept as it is")
         return CloneResult(url.text, str(dest.path), dest.target, "exists")
     cl.check_free(dest.path)
     provider = trust_host(r, url, verified)
-    options, key = ssh_options(r, secret)
-    if sshconfig.needs_block(options.key, r.target.home):
+    if sshconfig.needs_block(r.key_path, r.target.home):
         hosts = [h.name for h in provider.hosts] if provider else [url.host]
         config = r.target.ssh_dir / "config"
-        if sshconfig.update(config, hosts, options.key, r.target.home, None):
-            console.info(f"{config}: {', '.join(hosts)} use {options.key} (managed block)")
+        if sshconfig.update(config, hosts, r.key_path, r.target.home, None):
+            r.console.info(f"{config}: {', '.join(hosts)} use {r.key_path} (managed block)")
+    return _Planned(url, dest, provider)
+
+
+def _with_hint(exc: OnboardError, r: Run, provider: prov.Provider | None) -> OnboardError:
+    if isinstance(exc, GitError):
+        where = provider.add_key_url if provider and provider.add_key_url else "your Git provider"
+        exc.hint = (f"if git said 'Permission denied (publickey)': add {r.key_path}.pub at {where}; "
+                    "run with --verbose for ssh's details")
+    return exc
+
+
+def clone_one(r: Run, url_text: str, *, secret: bytes | None, verified: set[str]) -> CloneResult:
+    """`onboard clone`: one repository, git's own progress on the terminal (ssh may ask there)."""
+    console = r.console
+    planned = _prepare(r, url_text, verified)
+    if isinstance(planned, CloneResult):
+        return planned
+    url, dest = planned.url, planned.dest
+    options, key = ssh_options(r, secret)
     if dest.target in cl.TRADE_OFF:
         console.info(f"Cloning to {cl.TRADE_OFF[dest.target]}.")
     console.step(f"Cloning {url.text} into {dest.path}")
     progress = console.interactive and not console.quiet and not console.json_mode
     try:
         _run(r, url, dest.path, options, key, progress)
-    except GitError as exc:
-        where = provider.add_key_url if provider and provider.add_key_url else "your Git provider"
-        exc.hint = (f"if git said 'Permission denied (publickey)': add {options.key}.pub at {where}; "
-                    "run with --verbose for ssh's details")
-        raise
+    except OnboardError as exc:
+        raise _with_hint(exc, r, planned.provider) from None
     console.ok(f"cloned {url.text} -> {dest.path}")
     return CloneResult(url.text, str(dest.path), dest.target, "cloned")
 
@@ -142,16 +168,102 @@ def _run(r: Run, url: cl.RepoUrl, dest: Path, options: cl.SshOptions, key: Priva
         cl.run_clone(url, dest, o, branch=s.branch, depth=s.depth, progress=progress)
 
 
+# -- setup: every repository, concurrently ---------------------------------------------------
 def clone_all(r: Run, summary: Summary) -> list[OnboardError]:
-    """Clone each repository; one failure does not stop the others, the first decides the exit code."""
-    failures: list[OnboardError] = []
+    """Clone each repository, up to clonemany.MAX_PARALLEL at once; one failure does not stop the
+    others, each is reported with its own reason, and the first in the list's order comes first."""
+    repos = r.settings.repos
     verified = set(summary.providers)  # verified a moment ago in this run: not again per clone
-    secret = r.secrets.passphrase
-    for url in r.settings.repos:
+    outcomes: list[CloneResult | OnboardError | _Planned] = []
+    seen: set[Path] = set()
+    for text in repos:  # host checks, questions and config writes: one at a time, before any git
         try:
-            summary.clones.append(clone_one(r, url, secret=secret, verified=verified))
+            outcomes.append(_unique(_prepare(r, text, verified), seen))
         except OnboardError as exc:
-            if len(r.settings.repos) > 1:  # a lone failure is reported once, as the run's error
-                r.console.error(f"{url}: {exc.message}", exc.hint)
-            failures.append(exc)
+            outcomes.append(exc)
+    planned = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, _Planned)]
+    if planned:
+        errors = _clone_planned(r, [p for _, p in planned])
+        for (i, p), err in zip(planned, errors, strict=True):
+            outcomes[i] = (_with_hint(err, r, p.provider) if err is not None
+                           else CloneResult(p.url.text, str(p.dest.path), p.dest.target, "cloned"))
+    return _report(r, summary, repos, outcomes)
+
+
+def _unique(planned: CloneResult | _Planned, seen: set[Path]) -> CloneResult | _Planned:
+    """Two repositories cloned into one folder at once would undo each other's work."""
+    if isinstance(planned, _Planned):
+        if planned.dest.path in seen:
+            raise ConflictError(f"another repository of this run is cloned into {planned.dest.path}",
+                                hint="clone one of them with `onboard clone URL --dest DIR`")
+        seen.add(planned.dest.path)
+    return planned
+
+
+def _report(r: Run, summary: Summary, repos: Sequence[str],
+            outcomes: list[CloneResult | OnboardError | _Planned]) -> list[OnboardError]:
+    failures: list[OnboardError] = []
+    for text, outcome in zip(repos, outcomes, strict=True):
+        if isinstance(outcome, CloneResult):
+            summary.clones.append(outcome)
+        elif isinstance(outcome, OnboardError):
+            if len(repos) > 1:  # a lone failure is reported once, as the run's error
+                r.console.error(f"{text}: {outcome.message}", outcome.hint)
+            failures.append(outcome)
     return failures
+
+
+def _options_for_many(r: Run) -> tuple[cl.SshOptions, PrivateKeyTypes | None]:
+    """ssh options for concurrent clones: never a question on the terminal (several ssh would ask at
+    once), so a passphrase-protected key is decrypted here, once, for one private agent."""
+    key_file, secret = r.key_path, r.secrets.passphrase
+    if secret is None and r.prompter.can_ask and os.path.lexists(key_file) and keys.is_encrypted(key_file):
+        secret = r.prompter.password(f"Passphrase of {key_file}:", flags=PASSPHRASE_FLAGS).encode()
+    options, key = ssh_options(r, secret)
+    return replace(options, batch=True), key
+
+
+def _clone_planned(r: Run, planned: list[_Planned]) -> list[OnboardError | None]:
+    from onboarding import clonemany
+
+    try:
+        options, key = _options_for_many(r)
+    except OnboardError as exc:
+        return [exc] * len(planned)
+    console = r.console
+    for target in sorted({p.dest.target for p in planned} & set(cl.TRADE_OFF)):
+        console.info(f"Cloning to {cl.TRADE_OFF[target]}.")
+    width = min(len(planned), clonemany.MAX_PARALLEL)
+    console.step(f"Cloning {len(planned)} repositor{'y' if len(planned) == 1 else 'ies'}"
+                 + (f", {width} at a time" if width > 1 else ""))
+    jobs = [clonemany.Job(p.url, p.dest.path) for p in planned]
+    watcher = _BoardWatcher(Board(console, [p.url.name for p in planned]), planned)
+    with contextlib.ExitStack() as stack:
+        if key is not None:  # decrypted once; every clone signs through this one agent
+            from onboarding.agent import private_agent
+
+            sock = stack.enter_context(private_agent(key, f"onboard:{options.key}"))
+            options = replace(options, agent_sock=sock)
+        return clonemany.clone_many(jobs, options, branch=r.settings.branch, depth=r.settings.depth,
+                                    watcher=watcher)
+
+
+class _BoardWatcher:
+    """clonemany's events as one line per repository."""
+
+    def __init__(self, board: Board, planned: list[_Planned]) -> None:
+        self.board, self.planned = board, planned
+
+    def started(self, index: int) -> None:
+        self.board.event(index, f"cloning into {self.planned[index].dest.path}")
+
+    def progress(self, index: int, phase: str, percent: int) -> None:
+        self.board.update(index, f"{phase.lower()} {percent}%")
+
+    def finished(self, index: int, error: OnboardError | None) -> None:
+        if error is None:
+            self.board.event(index, f"cloned into {self.planned[index].dest.path}")
+        else:
+            lines = error.message.splitlines()  # "git clone failed (exit 128):", then git's first words
+            reason = lines[1] if len(lines) > 1 else error.message
+            self.board.event(index, f"exit {int(error.exit_code)}: {reason}", failed=True)
