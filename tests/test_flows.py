@@ -12,6 +12,7 @@ no query leaves the machine: exit 4 from onboard, and a failing setup script.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pwd
@@ -138,7 +139,7 @@ def test_flow_b_team_script_then_the_members_first_run(
     child = pexpect.spawn("setpriv", [f"--reuid={other_user.pw_uid}", f"--regid={other_user.pw_gid}",
                                       "--init-groups", str(venv / "bin" / "onboard")],
                           env=env, cwd=str(home), encoding="utf-8", timeout=90, dimensions=(40, 160))
-    child.logfile_read = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the child
+    child.logfile_read = io.StringIO()  # the screen, for the failure message
     child.expect("Email for the key comment")
     child.sendline("member@example.com")
     child.expect("Passphrase for the new key")
@@ -146,10 +147,14 @@ def test_flow_b_team_script_then_the_members_first_run(
     child.expect("Same passphrase again")
     child.sendline(PW)
     child.expect("copy the whole line")
-    child.expect("Press enter once the key is added")
+    child.expect("Press any key once the key is added")
     pub = home / ".ssh" / "id_ed25519.pub"
     sshd.authorize(pub)  # the member pastes the key at the provider
     child.send("\r")
+    child.expect("Your name for git commits")  # personal too: the team file cannot know it
+    child.sendline("Member Name")
+    child.expect("Email for git commits")
+    child.sendline("")  # the key's email is the default
     child.expect("Summary")
     child.expect(pexpect.EOF)
     child.close()
