@@ -102,3 +102,16 @@ def test_only_the_pipeline_sequences_setup_stages() -> None:
                 if stages <= called:
                     sequencers.append(f"{_module_name(path)}.{fn.name}")
     assert sequencers == ["onboarding.pipeline.run"]
+
+
+def test_test_files_never_import_each_other() -> None:
+    """Shared helpers live in tests/helpers/ (DESIGN.md, Testing); conftest holds fixtures only."""
+    tests = PACKAGE.parent / "tests"
+    bad = []
+    for path in tests.rglob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad += [f"{path.relative_to(tests)}: {n}" for n in names
+                    if n == "conftest" or n.split(".")[-1].startswith("test_")]
+    assert bad == []

@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import Sshd, git, onboard
+from helpers.gitrepo import git
+from helpers.procwatch import ProcWatcher
+from helpers.run import onboard
+from helpers.sshd import Sshd
 
 PW = "clone passphrase 42"
 
@@ -36,43 +38,6 @@ def pins(sshd: Sshd, tmp_path: Path) -> Path:
     return f
 
 
-class ProcWatcher:
-    """Samples every process's argv and environment while a command runs."""
-
-    def __init__(self, needle: str) -> None:
-        self.needle = needle.encode()
-        self.hits: list[str] = []
-        self.samples = 0
-        self.seen_agent = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit():
-                    continue
-                for part in ("cmdline", "environ"):
-                    try:
-                        data = Path(f"/proc/{pid}/{part}").read_bytes()
-                    except OSError:
-                        continue
-                    if self.needle in data:
-                        self.hits.append(f"{pid}/{part}: {data[:80]!r}")
-                    if part == "cmdline" and data.startswith(b"ssh-agent\0-D"):
-                        self.seen_agent = True
-            self.samples += 1
-            time.sleep(0.002)
-
-    def __enter__(self) -> ProcWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def agents() -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [ln for ln in out.splitlines() if "ssh-agent -D -a" in ln and "onboard-agent-" in ln]
@@ -90,7 +55,7 @@ def test_passphrase_key_without_terminal_clones_and_never_leaks(sshd: Sshd, bare
                     timeout=60)
     assert r.returncode == 0, r.output
     assert (dest / "src" / "main.py").read_text() == "print(1)\n"
-    assert watcher.samples > 10 and watcher.seen_agent  # the watcher really watched the agent's life
+    assert watcher.samples > 10 and watcher.agent_pids  # the watcher really watched the agent's life
     assert watcher.hits == []
     assert PW not in r.output
     assert agents() == []  # the private agent is gone
@@ -349,7 +314,7 @@ def test_dest_with_several_repos_is_a_usage_error(home: Path) -> None:
 
 def test_an_existing_clone_of_the_same_repository_in_another_spelling_is_kept(home: Path, tmp_path: Path) -> None:
     """`clone` agrees with setup's rerun: the same repository (scp vs ssh://, user, .git) is kept, exit 0."""
-    from conftest import make_bare
+    from helpers.gitrepo import make_bare
 
     origin = make_bare(tmp_path / "app.git")
     git("clone", "-q", str(origin), str(home / "app"))

@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Sshd, free_port, make_bare, onboard
+from helpers.gitrepo import make_bare
 from helpers.procwatch import ProcWatcher
+from helpers.run import onboard
+from helpers.sshd import Sshd, free_port
 
 from onboarding import clonemany
 from onboarding.console import Board, Console

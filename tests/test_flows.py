@@ -24,9 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Sshd, onboard
 from helpers import fake_azure, fake_github
 from helpers.procwatch import ProcWatcher
+from helpers.run import onboard
+from helpers.sshd import Sshd
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "setup-compute-instance.sh"

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import onboard
+from helpers.run import onboard
 
 from onboarding import fsutil
 from onboarding.errors import UsageError

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git, make_repo, onboard
+from helpers.gitrepo import git, make_repo
+from helpers.run import onboard
 
 ENV_NAMES = ("AZUREML_GIT_REPOSITORY_URI", "AZUREML_GIT_BRANCH", "AZUREML_GIT_COMMIT", "AZUREML_GIT_DIRTY",
              "AZUREML_GIT_BUILD_ID", "AZUREML_GIT_BUILD_URI")

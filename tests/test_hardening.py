@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import onboard
+from helpers.run import onboard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -211,7 +211,7 @@ def test_dangling_symlink_at_key_path(home: Path, tmp_path: Path) -> None:
 
 
 def test_ssh_dir_owned_by_another_user(other_user) -> None:  # type: ignore[no-untyped-def]
-    from conftest import as_user
+    from helpers.run import as_user
 
     ssh = Path(other_user.pw_dir) / ".ssh"
     ssh.mkdir(mode=0o755)  # owned by root, as after a careless `sudo mkdir`

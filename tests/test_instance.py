@@ -27,7 +27,7 @@ def test_target_is_the_current_user_with_home_from_home(home: Path) -> None:
 
 
 def test_doctor_checks_the_share_only_on_a_compute_instance(home: Path) -> None:
-    from conftest import onboard
+    from helpers.run import onboard
 
     r = onboard("doctor", "--providers", "github", env={"CI_NAME": "ws-ci-1", "CI_LOCAL_UBUNTU_USER": "azureuser"})
     assert "cloudfiles" in r.stdout and "not mounted" in r.stdout

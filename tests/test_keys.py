@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import onboard
+from helpers.run import onboard
 
 from onboarding import keys
 from tests.helpers.faults import killed_at

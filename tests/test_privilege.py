@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Sshd
 from helpers.attacker import (
     Account,
     Recorder,
@@ -45,6 +44,7 @@ from helpers.attacker import (
     start_onboard_as_root,
     stop,
 )
+from helpers.sshd import Sshd
 
 pytestmark = [
     pytest.mark.root,

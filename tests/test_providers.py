@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import onboard
+from helpers.run import onboard
 
 from onboarding import providers as prov
 from onboarding.errors import UsageError

@@ -183,3 +183,29 @@ def test_exit_4_fails_the_script_unless_offline_was_asked_for(
         assert "network error or timeout (exit 4)" in result.stdout
         assert calls == [f"hosts verify --user {other_user.pw_name}"]  # setup is not tried after a failure
     assert result.stdout.strip().splitlines()[-1].startswith("still to do:")
+
+
+def test_setup_script_as_root_for_the_instance_user(other_user, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import sys
+
+    bindir = Path(sys.executable).parent
+    if not (bindir / "onboard").exists():
+        pytest.skip("the onboard console script is not installed beside this Python")
+    team = tmp_path / "team.toml"
+    team.write_text('[setup]\nproviders = ["github", "azure-devops"]\noffline = true\nemail = "member@example.com"\n')
+    team.chmod(0o644)
+    script = Path(__file__).resolve().parent.parent / "scripts" / "setup-compute-instance.sh"
+    env = {**os.environ, "CI_LOCAL_UBUNTU_USER": other_user.pw_name, "CI_NAME": "ci-test"}
+    # --venv: the onboard installed beside this Python (the script's pinned install has its own test)
+    proc = subprocess.run(["bash", str(script), "--venv", str(bindir.parent), "--team-file", str(team),
+                           "--system-dir", str(tmp_path / "etc"), "--offline", "--", "--no-passphrase"],
+                          env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert "is ready for Git over SSH" in proc.stdout
+    ssh = Path(other_user.pw_dir) / ".ssh"
+    for p in (ssh, ssh / "id_rsa", ssh / "id_rsa.pub", ssh / "known_hosts"):
+        assert p.stat().st_uid == other_user.pw_uid, p
+    assert "member@example.com" in (ssh / "id_rsa.pub").read_text()
+    out = subprocess.run(["ssh-keygen", "-l", "-F", "ssh.dev.azure.com", "-f", str(ssh / "known_hosts")],
+                         capture_output=True, text=True).stdout
+    assert "SHA256:ohD8VZEXGWo6Ez8GSEJQ9WpafgLFsOfLOtGGQCQo6Og" in out

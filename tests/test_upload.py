@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Sshd, onboard
 from helpers.fake_apis import BAD, EMAIL, GOOD, NOSCOPE, FakeApis, serve
+from helpers.run import onboard
+from helpers.sshd import Sshd
 
 SITES = ("github", "gitlab", "bitbucket", "gitea")
 ENV = {"GH_TOKEN": GOOD, "GITLAB_TOKEN": GOOD, "BITBUCKET_TOKEN": GOOD, "BITBUCKET_EMAIL": EMAIL,
@@ -241,7 +242,7 @@ def test_team_provider_api_fields_are_checked(key: str, tmp_path: Path, fields: 
 @pytest.mark.sshd
 def test_unattended_setup_uploads_then_clones(apis: FakeApis, sshd: Sshd, bare_repo: str, home: Path,
                                               tmp_path: Path) -> None:
-    from test_clone import ProcWatcher
+    from helpers.procwatch import ProcWatcher
 
     apis.authorize("github", sshd.authorized_keys)  # the provider now decides which keys sshd accepts
     pins = tmp_path / "pins.toml"

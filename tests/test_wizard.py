@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from conftest import Sshd
+from helpers.sshd import Sshd
 
 PW = "wizard passphrase 7"
 DOWN, ENTER = "\x1b[B", "\r"
@@ -233,7 +233,7 @@ def test_target_choice_is_readable_at_80_columns_and_the_cloudfiles_folder_is_as
 
 
 def test_newcomer_without_network_ends_with_the_key_the_pins_and_what_is_left(home: Path, tmp_path: Path) -> None:
-    from conftest import free_port
+    from helpers.sshd import free_port
 
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
     pins = tmp_path / "pins.toml"  # a pinned provider whose server is down (nothing leaves loopback)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Sshd, onboard
+from helpers.run import onboard
+from helpers.sshd import Sshd
 
 
 def _share(home: Path, *people: str) -> Path:

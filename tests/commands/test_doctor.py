@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from conftest import Sshd, onboard
+from helpers.run import onboard
+from helpers.sshd import Sshd
 
 PW = "doctor passphrase 9"
 
@@ -45,3 +47,52 @@ def test_auth_test_with_a_passphrase_key_passes_when_registered(sshd: Sshd, home
     assert without.returncode == 1
     assert "has a passphrase and none was given" in without.stdout
     assert "Permission denied" not in without.stdout
+
+
+PW = "team setup passphrase"
+
+
+def test_doctor_on_a_good_home(home: Path, tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text(PW)
+    assert onboard("keygen", "-y", "--passphrase-file", str(pw), "--key-type", "ed25519").returncode == 0
+    assert onboard("hosts", "verify", "github", "gitlab", "--offline").returncode == 0
+    r = onboard("doctor", "--providers", "github,gitlab", "--key-type", "ed25519", "--json")
+    assert r.returncode == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["ok"] and {c["status"] for c in data["checks"]} == {"pass"}
+
+
+def test_doctor_on_a_broken_home_lists_each_fix(home: Path) -> None:
+    assert onboard("keygen", "-y", "--no-passphrase", "--key-type", "ed25519").returncode == 0
+    ssh = home / ".ssh"
+    (ssh / "id_ed25519").chmod(0o644)
+    (ssh / "known_hosts").write_text(
+        "github.com ssh-rsa AAAAB3NzaC1yc2EAAAABIwAAAQEAq2A7hRGmdnm9tUDbO9IDSwBK6TbQa+PXYPCPy6rbTrTtw7PHkccKrpp0yVhp5HdE"
+        "IcKr6pLlVDBfOLX9QUsyCOV0wzfjIJNlGEYsdlLJizHhbn2mUjvSAHQqZETYP81eFzLQNnPHt4EVVUh7VfDESU84KezmD5QlWpXLmvU31/yMf+S"
+        "e8xhHTvKSCZIFImWwoG6mbUoWf9nzpIoaSjB+weqqUUmpaaasXVal72J+UX2B+2RPW3RcT0eOzQgqlJL3RKrTJvdsjE3JEAvGq3lGHSZXy28G3s"
+        "kua2SmVi/w4yCE6gbODqnTWlg7+wC604ydGXA8VJiS5ap43JXiUFFAaQ==\n")
+    (ssh / "config").write_text("Host *\n  NoSuchOption yes\n")
+    (ssh / "config").chmod(0o666)
+    r = onboard("doctor", "--providers", "github", "--key-type", "ed25519")
+    assert r.returncode == 1, r.output
+    for fix in ("chmod 600", "onboard hosts verify --offline", "onboard hosts verify github", "ssh-keygen -p",
+                "chmod 600 " + str(ssh / "config")):
+        assert fix in r.stdout, fix
+    assert "nThbg6kX" in r.stdout
+    assert (ssh / "id_ed25519").stat().st_mode & 0o777 == 0o644  # doctor only reads
+
+
+@pytest.mark.sshd
+def test_doctor_auth_test_against_sshd(sshd: Sshd, home: Path, tmp_path: Path) -> None:
+    assert onboard("keygen", "-y", "--no-passphrase", "--key-type", "ed25519").returncode == 0
+    pins = tmp_path / "pins.toml"
+    pins.write_text(sshd.providers_toml())
+    assert onboard("hosts", "verify", "local", "--providers-file", str(pins)).returncode == 0
+    args = ("doctor", "--providers", "local", "--providers-file", str(pins), "--key-type", "ed25519", "--auth-test")
+    r = onboard(*args)
+    assert r.returncode == 1 and "Permission denied" in r.stdout  # not authorized yet
+    sshd.authorize(home / ".ssh" / "id_ed25519.pub")
+    r = onboard(*args)
+    assert r.returncode == 0, r.output
+    assert "accepts the key" in r.stdout

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
-from conftest import onboard
+import pytest
+from helpers.run import onboard
+from helpers.sshd import Sshd
 
 
 def test_precheck_reports_every_problem_before_writing_anything(home: Path) -> None:
@@ -69,7 +73,6 @@ def test_hosts_without_an_action_names_the_actions() -> None:
 
 
 def _gitconfig(home: Path, key: str) -> str:
-    import subprocess
 
     done = subprocess.run(["git", "config", "--file", str(home / ".gitconfig"), "--get", key],
                           capture_output=True, text=True)
@@ -95,3 +98,125 @@ def test_the_default_key_comment_is_never_the_git_email(home: Path) -> None:
     assert done.returncode == 0, done.output
     assert _gitconfig(home, "user.email") == ""  # user@host is not an address for commits
     assert "What is left:" in done.stderr and "git config --global user.email" in done.stderr
+
+
+PW = "team setup passphrase"
+
+
+def team_file(tmp_path: Path, sshd: Sshd, repo_url: str, extra: str = "") -> Path:
+    f = tmp_path / "team.toml"
+    f.write_text(
+        "[setup]\n"
+        'email = "member@example.com"\n'
+        'key_type = "ed25519"\n'
+        'providers = ["local"]\n'
+        f'repos = ["{repo_url}"]\n'
+        'target = "local"\n'
+        f"{extra}\n"
+        f"{sshd.providers_toml()}"
+    )
+    return f
+
+
+@pytest.mark.sshd
+def test_unattended_setup_from_team_file_and_safe_rerun(sshd: Sshd, bare_repo: str, home: Path,
+                                                        tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text(PW)
+    team = team_file(tmp_path, sshd, sshd.url(bare_repo))
+    # first run: the key is new, so the clone fails until the key is added (exit 6, with the hint)
+    r = onboard("setup", "--non-interactive", "--config", str(team), "--passphrase-file", str(pw))
+    assert r.returncode == 6, r.output
+    key = home / ".ssh" / "id_ed25519"
+    assert "member@example.com" in Path(str(key) + ".pub").read_text()
+    assert "add " in r.stderr and str(key) in r.stderr
+    assert not (home / bare_repo[:-4]).exists()
+    sshd.authorize(Path(str(key) + ".pub"))  # what the member does in the provider's web page
+    r = onboard("setup", "--non-interactive", "--config", str(team), "--passphrase-file", str(pw), "--json")
+    assert r.returncode == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["key"]["status"] == "reused" and summary["providers"] == ["local"]
+    assert [c["status"] for c in summary["clones"]] == ["cloned"]
+    clone = Path(summary["clones"][0]["path"])
+    assert clone == home / bare_repo[:-4] and (clone / "README.md").exists()
+    snapshot = {p: p.read_bytes() for p in (key, home / ".ssh" / "known_hosts")}
+    # rerun: key reused, known_hosts gains nothing, the clone is kept
+    r = onboard("setup", "--non-interactive", "--config", str(team), "--passphrase-file", str(pw), "--json")
+    assert r.returncode == 0, r.output
+    assert [c["status"] for c in json.loads(r.stdout)["clones"]] == ["exists"]
+    assert {p: p.read_bytes() for p in snapshot} == snapshot
+    assert PW not in r.output
+
+
+def test_all_missing_answers_reported_together(home: Path, tmp_path: Path) -> None:
+    r = onboard("setup", "--non-interactive", "--providers", "github,nope", "--repo", "https://github.com/o/r",
+                "--repo", "git@github.com:o/ok.git", "--target", "cloudfiles",
+                "--cloudfiles-root", str(tmp_path / "missing"))
+    assert r.returncode == 2, r.output
+    for part in ("a passphrase for", "unknown provider 'nope'", "clones over SSH", "cloudfiles share is not mounted"):
+        assert part in r.stderr, part
+    assert not (home / ".ssh").exists()
+
+
+def test_no_terminal_and_no_flags_fails_fast_naming_them(home: Path) -> None:
+    r = onboard()  # `onboard` alone is `onboard setup`; stdin is /dev/null here
+    assert r.returncode == 2 and "--passphrase-file" in r.stderr
+    assert not (home / ".ssh").exists()
+
+
+def test_team_file_unknown_key_names_key_and_file(tmp_path: Path) -> None:
+    f = tmp_path / "team.toml"
+    f.write_text('[setup]\nemial = "typo@example.com"\n')
+    r = onboard("setup", "-y", "--config", str(f), "--no-passphrase")
+    assert r.returncode == 2 and "'emial'" in r.stderr and str(f) in r.stderr
+    f.write_text('[setup]\nemail = "x@example.com"\n[extras]\nx = 1\n')
+    r = onboard("setup", "-y", "--config", str(f), "--no-passphrase")
+    assert r.returncode == 2 and "'extras'" in r.stderr
+    f.write_text('[setup]\nbits = "many"\n')
+    r = onboard("keygen", "-y", "--config", str(f), "--no-passphrase")
+    assert r.returncode == 2 and "bits" in r.stderr
+
+
+def test_precedence_flags_over_env_over_file(home: Path, tmp_path: Path) -> None:
+    f = tmp_path / "team.toml"
+    f.write_text('[setup]\nemail = "from-file@example.com"\nkey_type = "ed25519"\n')
+
+    def comment(name: str, *args: str, env: dict[str, str] | None = None) -> str:
+        key = tmp_path / name
+        r = onboard("keygen", "-y", "--no-passphrase", "--config", str(f), "--key-file", str(key), *args, env=env)
+        assert r.returncode == 0, r.output
+        return Path(str(key) + ".pub").read_text().split()[-1]
+
+    assert comment("k1") == "from-file@example.com"
+    assert comment("k2", env={"ONBOARD_EMAIL": "from-env@example.com"}) == "from-env@example.com"
+    assert comment("k3", "--email", "from-flag@example.com",
+                   env={"ONBOARD_EMAIL": "from-env@example.com"}) == "from-flag@example.com"
+    r = onboard("keygen", "-y", "--no-passphrase", "--key-file", str(tmp_path / "k4"), env={"ONBOARD_CONFIG": str(f)})
+    assert r.returncode == 0 and (tmp_path / "k4.pub").read_text().startswith("ssh-ed25519 ")
+    r = onboard("keygen", "-y", env={"ONBOARD_NO_PASSPHRASE": "maybe"})
+    assert r.returncode == 2 and "ONBOARD_NO_PASSPHRASE" in r.stderr
+
+
+def test_existing_key_without_passphrase_needs_no_passphrase_flag(home: Path) -> None:
+    assert onboard("keygen", "-y", "--no-passphrase", "--key-type", "ed25519").returncode == 0
+    r = onboard("keygen", "-y", "--key-type", "ed25519")
+    assert r.returncode == 0, r.output
+    assert "reused" in r.stderr and "no passphrase" in r.stderr
+    r = onboard("setup", "-y", "--key-type", "ed25519", "--providers", "github", "--offline")
+    assert r.returncode == 0, r.output
+
+
+def test_existing_key_with_passphrase_is_a_missing_answer_unattended(home: Path, tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text(PW)
+    assert onboard("keygen", "-y", "--passphrase-file", str(pw), "--key-type", "ed25519").returncode == 0
+    r = onboard("setup", "-y", "--key-type", "ed25519", "--providers", "github", "--offline")
+    assert r.returncode == 2 and "a passphrase for" in r.stderr
+
+
+def test_passphrase_stdin_serves_every_step(home: Path) -> None:
+    assert onboard("keygen", "-y", "--passphrase-stdin", "--key-type", "ed25519", input=PW).returncode == 0
+    r = onboard("setup", "-y", "--passphrase-stdin", "--key-type", "ed25519", "--providers", "github", "--offline",
+                input=PW + "\n")
+    assert r.returncode == 0, r.output
+    assert "key reused" in r.stderr

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import as_user, onboard
+from helpers.run import as_user, onboard
 
 PW = "correct horse battery"
 

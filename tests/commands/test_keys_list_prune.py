@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import onboard
 from helpers.fake_apis import EMAIL, GOOD, FakeApis, serve
+from helpers.run import onboard
 
 OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "B" * 22
 

@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import git, make_bare, make_repo, onboard
+from helpers.gitrepo import git, make_bare, make_repo
+from helpers.run import onboard
 
 from onboarding import gitjob
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Sshd, free_port, onboard
+from helpers.run import onboard
+from helpers.sshd import Sshd, free_port
 
 from onboarding.keys import fingerprint_of_line
 
@@ -240,7 +241,7 @@ def test_symlinked_known_hosts_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.sshd
 def test_server_with_only_sha1_rsa_is_reported_as_that_not_as_an_attack(sshd: Sshd, tmp_path: Path) -> None:
-    from conftest import start_sshd
+    from helpers.sshd import start_sshd
 
     root = tmp_path / "old-sshd"
     root.mkdir()
@@ -266,7 +267,7 @@ def test_unknown_provider_is_usage_error() -> None:
 @pytest.mark.sshd
 def test_probe_never_authenticates(tmp_path: Path) -> None:
     """sshd at DEBUG1 logs every authentication request; the probes must cause none."""
-    from conftest import start_sshd
+    from helpers.sshd import start_sshd
 
     root = tmp_path / "verbose-sshd"
     root.mkdir()

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Result, Sshd, onboard
 from helpers.fake_apis import GOOD, FakeApis, serve
+from helpers.run import Result, onboard
+from helpers.sshd import Sshd
 
 pytestmark = pytest.mark.sshd
 

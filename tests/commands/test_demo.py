@@ -1,0 +1,25 @@
+"""`onboard demo`: the whole setup against the sandbox, offline, leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from helpers.run import onboard
+
+
+def test_demo_runs_offline_with_no_terminal_and_cleans_up(home: Path) -> None:
+    before = set(Path("/tmp").glob("onboard-demo-*"))
+    r = onboard("demo", "--json", timeout=120)
+    assert r.returncode == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["key"]["encrypted"] and data["key"]["key_type"] == "rsa" and data["key"]["bits"] == 4096
+    assert data["clones"][0]["status"] == "cloned"
+    assert data["git_info"]["mlflow.source.git.branch"] == "main"
+    assert data["git_info"]["azureml.git.dirty"] == "False"
+    assert "1 key(s) match the pins" in r.stderr
+    assert set(Path("/tmp").glob("onboard-demo-*")) == before
+    assert not (home / ".ssh").exists()  # the demo never touches the real (here: test) home
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "onboard-agent-" not in ps
