@@ -49,17 +49,19 @@ def test_passphrase_key_without_terminal_clones_and_never_leaks(sshd: Sshd, bare
     key = make_key(home, tmp_path)
     sshd.authorize(Path(str(key) + ".pub"))
     dest = tmp_path / "work" / "app"
-    with ProcWatcher(PW) as watcher:
+    scratch = tmp_path / "tmp"  # the run's TMPDIR: its agent is told apart from other runs on the machine
+    scratch.mkdir()
+    with ProcWatcher(PW, agents_under=scratch) as watcher:
         r = onboard("clone", sshd.url(bare_repo), "-y", "--providers-file", str(pins(sshd, tmp_path)),
                     "--key-file", str(key), "--passphrase-file", str(tmp_path / "pw"), "--dest", str(dest),
-                    timeout=60)
+                    timeout=60, env={"TMPDIR": str(scratch)})
     assert r.returncode == 0, r.output
     assert (dest / "src" / "main.py").read_text() == "print(1)\n"
     assert watcher.samples > 10 and watcher.agent_pids  # the watcher really watched the agent's life
     assert watcher.hits == []
     assert PW not in r.output
-    assert agents() == []  # the private agent is gone
-    assert not list(Path("/tmp").glob("onboard-agent-*"))
+    assert [a for a in agents() if str(scratch) in a] == []  # the private agent is gone
+    assert not list(scratch.glob("onboard-agent-*"))
     # the managed ssh config block names the key (it is at the default path: no block)
     assert not (home / ".ssh" / "config").exists()
 

@@ -66,8 +66,11 @@ def test_one_missing_repository_among_five_the_others_clone_with_one_agent(
     names = repos(sshd, 4)
     urls = [sshd.url(n) for n in names]
     urls.insert(2, sshd.url("missing-repository.git"))
-    with ProcWatcher(PW) as watcher:  # no terminal: stdin is /dev/null, stderr a pipe
-        r = onboard(*setup_args(tmp_path, pins(sshd, tmp_path), urls, "--providers", "local", "--json"))
+    scratch = tmp_path / "tmp"  # the run's TMPDIR: its agent is told apart from other runs on the machine
+    scratch.mkdir()
+    with ProcWatcher(PW, agents_under=scratch) as watcher:  # no terminal: stdin is /dev/null, stderr a pipe
+        r = onboard(*setup_args(tmp_path, pins(sshd, tmp_path), urls, "--providers", "local", "--json"),
+                    env={"TMPDIR": str(scratch)})
     assert r.returncode == 6, r.output
     for name in names:
         assert (tmp_path / "src" / name[:-4] / "README.md").exists(), name
@@ -80,7 +83,7 @@ def test_one_missing_repository_among_five_the_others_clone_with_one_agent(
     assert sorted(c["status"] for c in envelope["result"]["clones"]) == ["cloned"] * 4
     # one private agent for all five, gone afterwards; the passphrase in no argv or environment
     assert len(watcher.agent_pids) == 1 and watcher.hits == []
-    assert not list(Path("/tmp").glob("onboard-agent-*"))
+    assert not list(scratch.glob("onboard-agent-*"))
     assert PW not in r.output
     # not a terminal: one start and one end line per repository, no carriage returns
     assert "\r" not in r.stderr
@@ -121,8 +124,10 @@ def test_interrupt_while_cloning_removes_every_half_clone(sshd: Sshd, home: Path
     sshd.authorized_keys.write_text(f'command="exec sleep 30" {Path(f"{key}.pub").read_text()}')
     names = repos(sshd, 3)
     args = setup_args(tmp_path, pins(sshd, tmp_path), [sshd.url(n) for n in names], "--providers", "local")
+    scratch = tmp_path / "tmp"  # the run's TMPDIR: its agent is told apart from other runs on the machine
+    scratch.mkdir()
     child = subprocess.Popen([sys.executable, "-m", "onboarding", *args], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(scratch)})
     folders = [tmp_path / "src" / n[:-4] for n in names]
     deadline = time.monotonic() + 60
     while not all((f / ".git").exists() for f in folders) and time.monotonic() < deadline:
@@ -132,9 +137,9 @@ def test_interrupt_while_cloning_removes_every_half_clone(sshd: Sshd, home: Path
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130, err.decode()
     assert [f for f in folders if f.exists()] == []
-    assert not list(Path("/tmp").glob("onboard-agent-*"))
+    assert not list(scratch.glob("onboard-agent-*"))
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "onboard-agent-" not in ps and not any(n in ps for n in names)  # no git left behind
+    assert str(scratch) not in ps and not any(n in ps for n in names)  # no agent, no git left behind
 
 
 # -- in-process: git's progress and the board ---------------------------------------------------

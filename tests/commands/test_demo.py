@@ -9,9 +9,10 @@ from pathlib import Path
 from helpers.run import onboard
 
 
-def test_demo_runs_offline_with_no_terminal_and_cleans_up(home: Path) -> None:
-    before = set(Path("/tmp").glob("onboard-demo-*"))
-    r = onboard("demo", "--json", timeout=120)
+def test_demo_runs_offline_with_no_terminal_and_cleans_up(home: Path, tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"  # the run's TMPDIR: what it leaves is told apart from other runs on the machine
+    scratch.mkdir()
+    r = onboard("demo", "--json", timeout=120, env={"TMPDIR": str(scratch)})
     assert r.returncode == 0, r.output
     data = json.loads(r.stdout)
     assert data["key"]["encrypted"] and data["key"]["key_type"] == "rsa" and data["key"]["bits"] == 4096
@@ -19,7 +20,7 @@ def test_demo_runs_offline_with_no_terminal_and_cleans_up(home: Path) -> None:
     assert data["git_info"]["mlflow.source.git.branch"] == "main"
     assert data["git_info"]["azureml.git.dirty"] == "False"
     assert "1 key(s) match the pins" in r.stderr
-    assert set(Path("/tmp").glob("onboard-demo-*")) == before
+    assert list(scratch.iterdir()) == []  # the throwaway home, the agent's folder: all gone
     assert not (home / ".ssh").exists()  # the demo never touches the real (here: test) home
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "onboard-agent-" not in ps
+    assert str(scratch) not in ps  # no agent left

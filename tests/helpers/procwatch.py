@@ -12,8 +12,11 @@ class ProcWatcher:
     """Samples each process's argv and environment; records hits of `needle` and the private
     agents (`ssh-agent -D -a .../onboard-agent-...`) seen, by pid."""
 
-    def __init__(self, needle: str) -> None:
+    def __init__(self, needle: str, agents_under: Path | None = None) -> None:
+        """`agents_under`: count only agents whose socket is below it (the run's TMPDIR), so other
+        runs on the machine (a parallel test session) are not counted."""
         self.needle = needle.encode()
+        self.agents_under = str(agents_under).encode() if agents_under else b"onboard-agent-"
         self.hits: list[str] = []
         self.samples = 0
         self.agent_pids: set[str] = set()
@@ -36,7 +39,8 @@ class ProcWatcher:
                 continue
             if self.needle in data:
                 self.hits.append(f"{pid}/{part}: {data[:80]!r}")
-            if part == "cmdline" and data.startswith(b"ssh-agent\0-D") and b"onboard-agent-" in data:
+            if part == "cmdline" and data.startswith(b"ssh-agent\0-D") and b"onboard-agent-" in data \
+                    and self.agents_under in data:
                 self.agent_pids.add(pid)
 
     def __enter__(self) -> ProcWatcher:
