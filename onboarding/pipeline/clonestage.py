@@ -210,6 +210,7 @@ def _report(r: Run, summary: Summary, repos: Sequence[str],
             if len(repos) > 1:  # a lone failure is reported once, as the run's error
                 r.console.error(f"{text}: {outcome.message}", outcome.hint)
             failures.append(outcome)
+            summary.failed.append((text, int(outcome.exit_code)))
     return failures
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import onboard
+import pytest
+from conftest import Sshd, onboard
 
 
 def test_precheck_reports_every_problem_before_writing_anything(home: Path) -> None:
@@ -95,3 +96,22 @@ def test_the_default_key_comment_is_never_the_git_email(home: Path) -> None:
     assert done.returncode == 0, done.output
     assert _gitconfig(home, "user.email") == ""  # user@host is not an address for commits
     assert "What is left:" in done.stderr and "git config --global user.email" in done.stderr
+
+
+@pytest.mark.sshd
+def test_a_failed_clone_is_in_the_summary_and_what_is_left_says_to_rerun(
+        sshd: Sshd, bare_repo: str, home: Path, tmp_path: Path) -> None:
+    pins = tmp_path / "pins.toml"
+    pins.write_text(sshd.providers_toml())
+    done = onboard("setup", "-y", "--no-passphrase", "--key-type", "ed25519", "--providers-file", str(pins),
+                   "--git-name", "N", "--email", "n@example.com", "--repo", sshd.url(bare_repo))
+    assert done.returncode == 6, done.output  # the key is not added at the server yet
+    summary = done.stderr.split("Summary", 1)[1]
+    assert f"clone        {sshd.url(bare_repo)} (failed, exit 6" in summary
+    assert "run the same command again" in summary
+    assert "onboard clone git@HOST" not in summary  # the repository is known: no generic "clone one"
+    sshd.authorize(home / ".ssh" / "id_ed25519.pub")
+    again = onboard("setup", "-y", "--no-passphrase", "--key-type", "ed25519", "--providers-file", str(pins),
+                    "--repo", sshd.url(bare_repo))
+    assert again.returncode == 0, again.output
+    assert "(failed, exit" not in again.stderr and "(cloned, local)" in again.stderr
