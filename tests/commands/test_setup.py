@@ -115,3 +115,11 @@ def test_a_failed_clone_is_in_the_summary_and_what_is_left_says_to_rerun(
                     "--repo", sshd.url(bare_repo))
     assert again.returncode == 0, again.output
     assert "(failed, exit" not in again.stderr and "(cloned, local)" in again.stderr
+
+
+def test_a_missing_passphrase_is_not_sent_to_the_team_file(home: Path) -> None:
+    # the hint must not suggest a place onboard refuses for a passphrase
+    done = onboard("setup", "-y", "--key-type", "ed25519", "--providers", "github", "--offline")
+    assert done.returncode == 2, done.output
+    assert "a passphrase for" in done.stderr
+    assert "a team file never holds one" in done.stderr
