@@ -45,3 +45,16 @@ def test_auth_test_with_a_passphrase_key_passes_when_registered(sshd: Sshd, home
     assert without.returncode == 1
     assert "has a passphrase and none was given" in without.stdout
     assert "Permission denied" not in without.stdout
+
+
+@pytest.mark.sshd
+def test_a_team_pinned_server_without_the_team_file_points_to_config(sshd: Sshd, home: Path, tmp_path: Path) -> None:
+    # a member given a team file ran `onboard --config team.toml`, then plain `onboard doctor`
+    team = tmp_path / "team.toml"
+    team.write_text(sshd.providers_toml("corp"))
+    assert onboard("hosts", "verify", "corp", "--config", str(team)).returncode == 0
+    done = onboard("doctor")
+    assert "trusts no pinned provider yet" in done.stdout
+    assert "--config FILE" in done.stdout
+    with_team = onboard("doctor", "--config", str(team))
+    assert "known-hosts:corp" in with_team.stdout
