@@ -164,7 +164,7 @@ def print_summary(console: Console, summary: Summary, *, next_steps: bool = True
     if left:
         console.info("What is left:")
         for n, item in enumerate(left, 1):
-            console.info(f"  {n}. {item}")
+            console.para(f"  {n}. {item}", hang="     ")
 
 
 def what_is_left(summary: Summary, *, add_key: bool) -> list[str]:
