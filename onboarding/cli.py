@@ -120,8 +120,9 @@ class _TokenFile(argparse.Action):
 
 
 def _upload_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("key API options (tokens: GH_TOKEN/GITHUB_TOKEN, GITLAB_TOKEN, BITBUCKET_TOKEN, "
-                             "ONBOARD_<PROVIDER>_TOKEN, or --token-file)")
+    # argparse wraps a group's description, not its title: the token list goes in the description
+    g = p.add_argument_group("key API options", "tokens: GH_TOKEN/GITHUB_TOKEN, GITLAB_TOKEN, BITBUCKET_TOKEN, "
+                             "ONBOARD_<PROVIDER>_TOKEN, or --token-file")
     g.add_argument("--github-api", metavar="URL", default=S,
                    help="GitHub API (default https://api.github.com; Enterprise: https://HOST/api/v3)")
     g.add_argument("--gitlab-url", metavar="URL", default=S, help="GitLab address (default https://gitlab.com)")
@@ -136,9 +137,10 @@ def _upload_options(p: argparse.ArgumentParser) -> None:
                    help="read PROVIDER's token from Azure Key Vault (repeatable), e.g. github=myvault/gh-token")
 
 
-def _providers_option(p: argparse.ArgumentParser) -> None:
+def _providers_option(p: argparse.ArgumentParser,
+                      default: str = "all built in; setup: those of the --repo URLs") -> None:
     p.add_argument("--providers", type=_providers_list, action="extend", metavar="LIST", default=S,
-                   help="providers, comma-separated (default: all built in; setup: those of the --repo URLs)")
+                   help=f"providers, comma-separated (default: {default})")
 
 
 def _setup(p: argparse.ArgumentParser) -> None:
@@ -171,7 +173,8 @@ def _hosts(p: argparse.ArgumentParser) -> None:
     v.add_argument("providers", nargs="*", metavar="PROVIDER", default=None)
     ls = hsub.add_parser("list", help="show the pinned providers, hosts and fingerprints")
     _global(ls)
-    ls.add_argument("--providers-file", type=Path, metavar="FILE", default=S)
+    ls.add_argument("--providers-file", type=Path, metavar="FILE", default=S,
+                    help="extra pinned providers (same schema as providers.toml)")
 
 
 def _clone(p: argparse.ArgumentParser) -> None:
@@ -195,11 +198,15 @@ def _git_info(p: argparse.ArgumentParser) -> None:
 
 def _doctor(p: argparse.ArgumentParser) -> None:
     _key_options(p)
-    _providers_option(p)
-    p.add_argument("--known-hosts", type=Path, metavar="FILE", default=S)
-    p.add_argument("--providers-file", type=Path, metavar="FILE", default=S)
-    p.add_argument("--cloudfiles-root", type=Path, metavar="DIR", default=S)
-    p.add_argument("--timeout", type=float, metavar="S", default=S)
+    _providers_option(p, "the team file's providers, else those already in known_hosts")
+    p.add_argument("--known-hosts", type=Path, metavar="FILE", default=S,
+                   help="known_hosts to check (default ~/.ssh/known_hosts)")
+    p.add_argument("--providers-file", type=Path, metavar="FILE", default=S,
+                   help="extra pinned providers (same schema as providers.toml)")
+    p.add_argument("--cloudfiles-root", type=Path, metavar="DIR", default=S,
+                   help="cloudfiles share (default ~/cloudfiles/code)")
+    p.add_argument("--timeout", type=float, metavar="S", default=S,
+                   help="seconds for each connection of --auth-test (default 10)")
     p.add_argument("--auth-test", action="store_true", default=S,
                    help="also try `ssh -T` against each provider (network)")
 
@@ -218,8 +225,10 @@ def _keys(p: argparse.ArgumentParser) -> None:
         a.add_argument("upload", nargs="*", metavar="PROVIDER", default=None,
                        help="providers with a key API (default: upload all built in; others: those with a token)")
         if action != "rotate":  # rotate takes every key option (the new key's type, passphrase ...)
-            a.add_argument("--key-file", type=Path, metavar="PATH", default=S)
-            a.add_argument("--key-type", choices=("rsa", "ed25519"), default=S)
+            a.add_argument("--key-file", type=Path, metavar="PATH", default=S,
+                           help="private key path; its .pub is the key (default ~/.ssh/id_rsa or id_ed25519)")
+            a.add_argument("--key-type", choices=("rsa", "ed25519"), default=S,
+                           help="which default key file (default rsa)")
         a.add_argument("--timeout", type=float, metavar="S", default=S,
                        help="seconds for each API request in total (default 10)")
         a.add_argument("--providers-file", type=Path, metavar="FILE", default=S,
@@ -234,7 +243,8 @@ def _keys(p: argparse.ArgumentParser) -> None:
     _key_options(rotate)
     rotate.add_argument("--skip", type=_providers_list, action="extend", metavar="LIST", default=S,
                         help="providers without an API or token where the old key may stay (named explicitly)")
-    rotate.add_argument("--known-hosts", type=Path, metavar="FILE", default=S)
+    rotate.add_argument("--known-hosts", type=Path, metavar="FILE", default=S,
+                        help="known_hosts for the verifying login (default ~/.ssh/known_hosts)")
     _providers_option(rotate)
 
 
@@ -250,7 +260,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "clone": ("clone one repository over SSH to local disk or the cloudfiles share", _clone),
     "git-info": ("the Git tracking properties a job submitted from PATH would carry", _git_info),
     "doctor": ("read-only health checks, each with its fix", _doctor),
-    "keys": ("manage the public key at the providers (keys upload)", _keys),
+    "keys": ("the key on the providers' accounts: upload, list, rotate, prune", _keys),
     "demo": ("run setup end to end against a local sandbox server (no network)", _nothing),
 }
 

@@ -24,6 +24,17 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
+def wrap(text: str, indent: str = "", hang: str | None = None) -> str:
+    """To the terminal's width (at most 100 columns, for reading), at word boundaries; `hang`
+    indents the lines after the first (a numbered item's text)."""
+    import shutil
+    import textwrap
+
+    width = max(40, min(shutil.get_terminal_size((80, 24)).columns, 100) - 1)
+    return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent if hang is None else hang,
+                         break_long_words=False, break_on_hyphens=False)
+
+
 class Console:
     """The terminal, injected (httpie's Environment): tests pass their own streams and tty flags."""
 
@@ -67,6 +78,12 @@ class Console:
     def info(self, text: str) -> None:
         if not self.quiet:
             print(text, file=self.stderr, flush=True)
+
+    def para(self, text: str, *, hang: str = "") -> None:
+        """Prose on stderr: on a terminal wrapped at word boundaries (the terminal itself would cut
+        words at its edge); in a log one line, as every other message."""
+        if not self.quiet:
+            print(wrap(text, hang=hang) if _isatty(self.stderr) else text, file=self.stderr, flush=True)
 
     def ok(self, text: str) -> None:
         if not self.quiet:

@@ -23,8 +23,9 @@ class Prompter:
         return self.console.interactive and not self.non_interactive
 
     def refuse(self, what: str, flags: str) -> UsageError:
-        if self.non_interactive:
-            return UsageError(f"{what} is needed and --non-interactive was given", hint=f"pass {flags}")
+        if self.non_interactive:  # --json implies it: name the flag the person typed
+            given = "--json (which never prompts)" if self.console.json_mode else "--non-interactive"
+            return UsageError(f"{what} is needed and {given} was given", hint=f"pass {flags}")
         return UsageError(
             f"{what} is needed but there is no terminal to ask on",
             hint=f"pass {flags} (and --non-interactive in scripts)",

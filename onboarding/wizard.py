@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from onboarding import clone as cl
 from onboarding import doctor, keys, pipeline
 from onboarding import providers as prov
-from onboarding.console import Console
+from onboarding.console import Console, wrap
 from onboarding.errors import NetworkError, OnboardError
 from onboarding.identity import Identity
 from onboarding.instance import Target, default_comment, detect_compute_instance
@@ -75,7 +75,7 @@ def _providers(settings: Settings, prompter: Prompter, catalogue: dict[str, prov
 
 def _paste_instructions(console: Console, key: keys.KeyResult, chosen: list[prov.Provider]) -> None:
     show_public_key(console, key, [])
-    console.out(COPY_HELP)
+    console.out(wrap(COPY_HELP))  # the wizard runs on a terminal: words not cut at its edge
     for p in (p for p in chosen if p.add_key_url):
         console.out(f"\n{p.title}: open {p.add_key_url}")
         if p.paste:
@@ -117,11 +117,7 @@ def _offer_upload(r: Run, key: keys.KeyResult, chosen: list[prov.Provider]) -> l
 
 def _wrap(text: str, indent: str = "    ") -> str:
     """To the terminal's width: questionary cuts a long choice, so the explanation is printed before."""
-    import shutil
-    import textwrap
-
-    width = max(40, min(shutil.get_terminal_size((80, 24)).columns, 100) - 1)
-    return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent)
+    return wrap(text, indent)
 
 
 def _share_root(settings: Settings, tgt: Target) -> Path:
@@ -229,8 +225,8 @@ class Wizard(pipeline.Hooks):
         ci = detect_compute_instance(tgt.home)
         console.step(f"Setting up Git over SSH for {tgt.name} on {ci.name if ci else socket.gethostname()}")
         if ci:
-            console.info(f"This is an Azure ML compute instance: keys go to {tgt.ssh_dir} (kept across stop/start), "
-                         f"shared clones to {tgt.home / 'cloudfiles/code/Users'}.")
+            console.info(wrap(f"This is an Azure ML compute instance: keys go to {tgt.ssh_dir} (kept across "
+                              f"stop/start), shared clones to {tgt.home / 'cloudfiles/code/Users'}/<you>."))
         return Run(_key_choices(r.settings, r.prompter, tgt), r.secrets, console, r.prompter, tgt)
 
     def pregenerated(self, r: Run) -> PrivateKeyTypes | None:

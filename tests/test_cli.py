@@ -115,3 +115,32 @@ def test_a_path_with_a_newline_is_refused_before_anything_is_written(home: Path)
     r = run("keygen", "-y", "--no-passphrase", "--key-file", str(home / "a\nb"))
     assert r.code == 2 and "contains a control character" in r.stderr
     assert not any(home.iterdir()) or not (home / ".ssh").exists()
+
+
+HELP_COMMANDS = [[], ["setup"], ["keygen"], ["hosts"], ["hosts", "verify"], ["hosts", "list"], ["clone"],
+                 ["git-info"], ["doctor"], ["keys"], ["keys", "upload"], ["keys", "list"], ["keys", "rotate"],
+                 ["keys", "prune"], ["demo"]]
+
+
+@pytest.mark.parametrize("words", HELP_COMMANDS, ids=lambda w: " ".join(w) or "onboard")
+def test_every_help_fits_80_columns_and_every_option_says_what_it_does(words: list[str]) -> None:
+    import re
+
+    from helpers.run import onboard
+
+    done = onboard(*words, "--help", env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.output
+    lines = done.stdout.splitlines()
+    assert [ln for ln in lines if len(ln) > 80] == []
+    # an option line with nothing after its metavar, and no indented description below, says nothing
+    bare = [ln for i, ln in enumerate(lines) if re.fullmatch(r"  -[^ ]+( [^ ]+)?(, -[^ ]+( [^ ]+)?)?", ln)
+            and not (i + 1 < len(lines) and lines[i + 1].startswith(" " * 20))]
+    assert bare == []
+
+
+def test_doctor_help_states_doctors_own_default_providers() -> None:
+    from helpers.run import onboard
+
+    done = onboard("doctor", "--help", env={"COLUMNS": "200"})
+    assert "default: the team file's providers, else those already in known_hosts" in done.stdout
+    assert "setup: those of the --repo URLs" not in done.stdout

@@ -316,3 +316,43 @@ def test_existing_key_reuse_answers_and_one_retry_of_the_connection_test(
     assert "too short" not in screen
     assert screen.count("Test the connection now (ssh -T)? (Y/n)") == 1  # asked once; then one retry offer
     assert (home / ".ssh" / "id_ed25519").read_bytes() == before
+
+
+def test_prose_is_wrapped_at_word_boundaries_on_an_80_column_compute_instance(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A terminal cuts a longer line at its edge, mid-word ("Wind" / "ows"): onboard wraps its prose itself.
+    monkeypatch.setenv("CI_NAME", "ci-demo")
+    monkeypatch.setenv("CI_LOCAL_UBUNTU_USER", "azureuser")
+    (home / "cloudfiles" / "code" / "Users" / "alice").mkdir(parents=True)
+    child, seen = spawn80("--key-type", "ed25519", "--no-passphrase", "--email", "a@example.com",
+                          "--providers", "github")
+    child.expect("Press any key once the key is added")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    lines = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.getvalue()).replace("\r", "").splitlines()
+    prose = [ln for ln in lines if any(w in ln for w in ("compute instance", "Ctrl-", "Cmd-", "stop/start"))]
+    assert len(prose) >= 4, lines
+    assert all(len(ln) <= 80 for ln in prose), prose
+    assert "Ctrl-Shift-V pastes" in plain(seen.getvalue())  # the whole help, in order
+    assert "cloudfiles/code/Users/<you>" in plain(seen.getvalue())
+
+
+def test_what_is_left_is_wrapped_at_80_columns(home: Path) -> None:
+    child, seen = spawn80("--key-type", "ed25519", "--no-passphrase", "--email", "a@example.com",
+                          "--providers", "github", "--offline", "--git-name", "A")
+    child.expect("Press any key once the key is added")
+    child.send(ENTER)
+    child.expect("Test the connection now")
+    child.send("n")
+    child.expect("repository to clone")
+    child.sendline("")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.getvalue()).replace("\r", "")
+    left = text.split("What is left:", 1)[1].splitlines()[1:]
+    assert len(left) >= 3 and left[0].startswith("  1. ")
+    assert all(len(ln) <= 80 or " " not in ln.strip() for ln in left), left  # a long path stays whole
+    assert "`onboard doctor --auth-test`" in plain(text)  # a command is never split

@@ -29,7 +29,8 @@ def _chosen(r: Run) -> tuple[list[prov.Provider], list[doctor.Check]]:
     if present:
         return present, []
     return [], [doctor.Check("known-hosts", "warn", f"{r.known_hosts} trusts no pinned provider yet",
-                             "onboard hosts verify PROVIDER (e.g. github)")]
+                             "onboard hosts verify PROVIDER (e.g. github); for a server your team pins, "
+                             "run doctor with its team file: --config FILE")]
 
 
 def _passphrase(r: Run) -> bytes | None:

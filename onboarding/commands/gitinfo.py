@@ -11,6 +11,10 @@ from onboarding.settings import Settings
 
 
 def _mask(value: str) -> str:
+    """A token or password before the host becomes ***; ssh's `git@` is a login name, shown as is
+    (masked, `ssh://***@github.com/...` looked like something was wrong with the URL)."""
+    if not gitinfo._SECRET_IN_URL_RE.match(value):  # the same test as the token-in-URL warning
+        return value
     return gitinfo.CREDENTIALS_RE.sub(lambda m: m.group(0).split("//")[0] + "//***@", value)
 
 

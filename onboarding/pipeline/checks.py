@@ -49,7 +49,8 @@ def preflight(r: Run) -> None:
         problems.append("--dest names one folder, but several --repo were given")
     if problems:
         raise UsageError("cannot run unattended; missing or wrong:\n  - " + "\n  - ".join(problems),
-                         hint="give these as flags, ONBOARD_* variables or in the --config team file")
+                         hint="give these as flags, ONBOARD_* variables or in the --config team file "
+                              "(a passphrase only as a flag or variable: a team file never holds one)")
 
 
 def _trusted_or_pinned(r: Run, u: cl.RepoUrl, chosen: list[prov.Provider]) -> None:

@@ -143,7 +143,7 @@ def clone_one(r: Run, url_text: str, *, secret: bytes | None, verified: set[str]
     url, dest = planned.url, planned.dest
     options, key = ssh_options(r, secret)
     if dest.target in cl.TRADE_OFF:
-        console.info(f"Cloning to {cl.TRADE_OFF[dest.target]}.")
+        console.para(f"Cloning to {cl.TRADE_OFF[dest.target]}.")
     console.step(f"Cloning {url.text} into {dest.path}")
     progress = console.interactive and not console.quiet and not console.json_mode
     try:
@@ -210,6 +210,7 @@ def _report(r: Run, summary: Summary, repos: Sequence[str],
             if len(repos) > 1:  # a lone failure is reported once, as the run's error
                 r.console.error(f"{text}: {outcome.message}", outcome.hint)
             failures.append(outcome)
+            summary.failed.append((text, int(outcome.exit_code)))
     return failures
 
 
@@ -232,7 +233,7 @@ def _clone_planned(r: Run, planned: list[_Planned]) -> list[OnboardError | None]
         return [exc] * len(planned)
     console = r.console
     for target in sorted({p.dest.target for p in planned} & set(cl.TRADE_OFF)):
-        console.info(f"Cloning to {cl.TRADE_OFF[target]}.")
+        console.para(f"Cloning to {cl.TRADE_OFF[target]}.")
     width = min(len(planned), clonemany.MAX_PARALLEL)
     console.step(f"Cloning {len(planned)} repositor{'y' if len(planned) == 1 else 'ies'}"
                  + (f", {width} at a time" if width > 1 else ""))

@@ -113,6 +113,7 @@ class Summary:
     known_hosts_added: int = 0
     known_hosts_removed: int = 0
     clones: list[Any] = field(default_factory=list)
+    failed: list[tuple[str, int]] = field(default_factory=list)  # (URL, exit code) of each clone that failed
     uploads: list[str] = field(default_factory=list)
     identity: Any = None  # identity.IdentityResult once the git identity stage ran
     offline_hosts: bool = False  # the pinned keys were written without probing (no network)

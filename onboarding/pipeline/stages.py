@@ -158,11 +158,13 @@ def print_summary(console: Console, summary: Summary, *, next_steps: bool = True
         console.info(f"  git identity {who.name or '(no user.name)'} <{who.email or 'no user.email'}>")
     for c in summary.clones:
         console.info(f"  clone        {c.path} ({c.status}, {c.target})")
+    for url, code in summary.failed:
+        console.info(f"  clone        {url} (failed, exit {code}: see below)")
     left = what_is_left(summary, add_key=next_steps)
     if left:
         console.info("What is left:")
         for n, item in enumerate(left, 1):
-            console.info(f"  {n}. {item}")
+            console.para(f"  {n}. {item}", hang="     ")
 
 
 def what_is_left(summary: Summary, *, add_key: bool) -> list[str]:
@@ -180,7 +182,10 @@ def what_is_left(summary: Summary, *, add_key: bool) -> list[str]:
                     "`git config --global user.email you@example.com` (or rerun with --git-name and --email)")
     if add_key or summary.offline_hosts:
         left.append("test the key: `onboard doctor --auth-test`")
-    if not summary.clones:
+    if summary.failed:  # the repositories are known: a rerun clones them, not `onboard clone`
+        left.append("fix what the error below says (often: the key is not added yet), then run the same command "
+                    "again: it clones what failed and keeps the rest")
+    elif not summary.clones:
         left.append("clone a repository: `onboard clone git@HOST:ORG/REPO.git`")
     left.append("in a clone, `onboard git-info` shows what Azure ML will record for your jobs")
     return left

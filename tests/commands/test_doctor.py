@@ -96,3 +96,16 @@ def test_doctor_auth_test_against_sshd(sshd: Sshd, home: Path, tmp_path: Path) -
     r = onboard(*args)
     assert r.returncode == 0, r.output
     assert "accepts the key" in r.stdout
+
+
+@pytest.mark.sshd
+def test_a_team_pinned_server_without_the_team_file_points_to_config(sshd: Sshd, home: Path, tmp_path: Path) -> None:
+    # a member given a team file ran `onboard --config team.toml`, then plain `onboard doctor`
+    team = tmp_path / "team.toml"
+    team.write_text(sshd.providers_toml("corp"))
+    assert onboard("hosts", "verify", "corp", "--config", str(team)).returncode == 0
+    done = onboard("doctor")
+    assert "trusts no pinned provider yet" in done.stdout
+    assert "--config FILE" in done.stdout
+    with_team = onboard("doctor", "--config", str(team))
+    assert "known-hosts:corp" in with_team.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 import subprocess
@@ -271,3 +272,17 @@ def test_read_only_ssh_dir_gives_a_clear_error(other_user) -> None:  # type: ign
 def test_unknown_user(home: Path) -> None:
     r = onboard("keygen", "-y", "--user", "no-such-user-xyz", "--no-passphrase")
     assert r.returncode == 2 and "no such local user" in r.stderr
+
+
+def test_a_refused_question_under_json_names_json_not_non_interactive(home: Path) -> None:
+    done = onboard("--json", "keygen", "--key-type", "ed25519")
+    assert done.returncode == 2, done.output
+    message = json.loads(done.stdout)["error"]["message"]
+    assert "--json" in message and "--non-interactive" not in message
+    assert not (home / ".ssh" / "id_ed25519").exists()
+
+
+def test_a_refused_question_under_non_interactive_names_it(home: Path) -> None:
+    done = onboard("-y", "keygen", "--key-type", "ed25519")
+    assert done.returncode == 2, done.output
+    assert "--non-interactive was given" in done.stderr

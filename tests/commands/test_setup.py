@@ -220,3 +220,30 @@ def test_passphrase_stdin_serves_every_step(home: Path) -> None:
                 input=PW + "\n")
     assert r.returncode == 0, r.output
     assert "key reused" in r.stderr
+
+
+@pytest.mark.sshd
+def test_a_failed_clone_is_in_the_summary_and_what_is_left_says_to_rerun(
+        sshd: Sshd, bare_repo: str, home: Path, tmp_path: Path) -> None:
+    pins = tmp_path / "pins.toml"
+    pins.write_text(sshd.providers_toml())
+    done = onboard("setup", "-y", "--no-passphrase", "--key-type", "ed25519", "--providers-file", str(pins),
+                   "--git-name", "N", "--email", "n@example.com", "--repo", sshd.url(bare_repo))
+    assert done.returncode == 6, done.output  # the key is not added at the server yet
+    summary = done.stderr.split("Summary", 1)[1]
+    assert f"clone        {sshd.url(bare_repo)} (failed, exit 6" in summary
+    assert "run the same command again" in summary
+    assert "onboard clone git@HOST" not in summary  # the repository is known: no generic "clone one"
+    sshd.authorize(home / ".ssh" / "id_ed25519.pub")
+    again = onboard("setup", "-y", "--no-passphrase", "--key-type", "ed25519", "--providers-file", str(pins),
+                    "--repo", sshd.url(bare_repo))
+    assert again.returncode == 0, again.output
+    assert "(failed, exit" not in again.stderr and "(cloned, local)" in again.stderr
+
+
+def test_a_missing_passphrase_is_not_sent_to_the_team_file(home: Path) -> None:
+    # the hint must not suggest a place onboard refuses for a passphrase
+    done = onboard("setup", "-y", "--key-type", "ed25519", "--providers", "github", "--offline")
+    assert done.returncode == 2, done.output
+    assert "a passphrase for" in done.stderr
+    assert "a team file never holds one" in done.stderr
