@@ -1,0 +1,123 @@
+"""More of the attacker's moves against `onboard ... --user NAME` run by root (issue #11).
+
+tests/test_privilege.py plays the findings of the issue; this module plays what a second
+round of attacks found: the user's code reaching root's terminal, root's process state
+(working directory, environment, hand-off pipe) reaching the user. Same kit, same promises:
+nothing of root's is damaged, read or run for the user. DESIGN.md, "Root acting for a user".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Sshd
+from helpers.attacker import (
+    Account,
+    as_user,
+    create_account,
+    delete_account,
+    onboard_as_root_on_a_terminal,
+    root_file,
+    root_safe_dir,
+)
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("setpriv"),
+                       reason="needs root, useradd and setpriv to play a real unprivileged account"),
+]
+
+PYTHON = os.path.realpath(sys.executable)
+
+
+# -- fixtures: one account for the module (useradd is slow); each test resets its home -----------
+@pytest.fixture(scope="module")
+def account() -> Iterator[Account]:
+    base = Path(tempfile.mkdtemp(prefix="onboard-homes-"))
+    base.chmod(0o755)
+    acct = create_account(base)
+    try:
+        yield acct
+    finally:
+        delete_account(acct)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def user(account: Account) -> Account:
+    """The module's account with an empty home of its own."""
+    for entry in account.home.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    as_user(account, "mkdir -m 700 .ssh")
+    return account
+
+
+@pytest.fixture
+def vault() -> Iterator[Path]:
+    d = root_safe_dir("onboard-redteam-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def pins(sshd: Sshd, vault: Path) -> Path:
+    return root_file(vault / "pins.toml", sshd.providers_toml())
+
+
+def ssh_config(acct: Account, text: str) -> None:
+    as_user(acct, f"cat > {acct.home}/.ssh/config <<'EOF'\n{text}\nEOF\nchmod 600 {acct.home}/.ssh/config")
+
+
+def user_key(acct: Account) -> Path:
+    key = acct.home / ".ssh" / "id_ed25519"
+    as_user(acct, f"ssh-keygen -q -t ed25519 -N '' -C {acct.name}@test -f {key}")
+    return key
+
+
+# -- root's terminal ----------------------------------------------------------------------------
+_INJECT = r"""
+import fcntl, os, sys, termios
+LOG = sys.argv[1]
+done = []
+for how in ("/dev/tty", 0, 1, 2):
+    try:
+        fd = os.open(how, os.O_RDWR) if isinstance(how, str) else how
+        for c in b"echo PWNED-AS-UID-$(id -u)\n":
+            fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))
+        done.append(str(how) + ": pushed")
+        break
+    except OSError as exc:
+        done.append(str(how) + ": " + str(exc))
+with open(LOG, "a") as f:
+    f.write("; ".join(done) + "\n")
+"""
+
+
+@pytest.mark.sshd
+def test_users_ssh_config_cannot_type_commands_into_roots_terminal(user: Account, vault: Path, sshd: Sshd,
+                                                                   bare_repo: str) -> None:
+    """`onboard clone URL --user NAME` typed by root on a terminal: git shows its progress there, so
+    git and the ssh it runs (and the user's `Match exec`) shared root's session and controlling
+    terminal. TIOCSTI from the user's Match exec pushed a command into the terminal's input,
+    which root's shell reads and runs as uid 0 once onboard exits (the su/sudo tty-pushback
+    attack). The user's processes must never share root's controlling terminal."""
+    log = user.home / "inject-log"
+    as_user(user, f"cat > {user.home}/inject.py <<'EOF'\n{_INJECT}\nEOF")
+    ssh_config(user, f'Match exec "{PYTHON} -I {user.home}/inject.py {log}; exit 1"')
+    sshd.authorize(Path(str(user_key(user)) + ".pub"))
+    r = onboard_as_root_on_a_terminal(user, "clone", sshd.url(bare_repo), "-y", "--key-type", "ed25519",
+                                      "--providers-file", str(pins(sshd, vault)))
+    tried = log.read_text() if log.exists() else ""
+    assert tried, f"the user's Match exec never ran: nothing was tried\n{r.output}"
+    assert b"PWNED" not in r.pending_input, (
+        "the user's ssh config pushed a command into root's terminal; root's shell runs it next:\n"
+        f"{r.pending_input!r}\n(Match exec said: {tried})")
+    assert r.returncode == 0, r.output
