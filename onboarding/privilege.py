@@ -172,15 +172,23 @@ def become(acct: Account, argv: Sequence[str], payload: Mapping[str, Any]) -> in
     return _wait(child)
 
 
+_PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _as_passed(signum: int) -> int:
+    """Ctrl-C stays SIGINT; a hang-up becomes SIGTERM, which onboard unwinds from (cli._on_sigterm)."""
+    return signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
+
+
 def _wait(child: Any) -> int:
-    # Ctrl-C reaches the child through the terminal; SIGTERM to us is passed on to it.
-    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    old_term = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    # The child runs in a session of its own (no controlling terminal: proc.start_as), so the
+    # terminal's Ctrl-C and hang-up reach us alone: pass them on, as SIGTERM.
+    old = {sig: signal.signal(sig, lambda signum, _frame: child.send_signal(_as_passed(signum))) for sig in _PASSED_ON}
     try:
         code = int(child.wait())
     finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     return 128 - code if code < 0 else code
 
 
@@ -204,8 +212,8 @@ def user_entry(fd: int) -> int:
                 stream.flush()
         os._exit(code)  # not sys.exit: the parent's atexit and finalisers are not the fork's
     os.close(fd)  # only the fork reads the pipe
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the fork directly
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGTERM))
+    for sig in _PASSED_ON:  # from the root side, which has the terminal (we have none)
+        signal.signal(sig, lambda signum, _frame: os.kill(pid, _as_passed(signum)))
     while True:
         try:
             _, status = os.waitpid(pid, 0)

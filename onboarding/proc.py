@@ -101,9 +101,13 @@ def start(argv: Sequence[str], *, extra: Mapping[str, str] | None = None, env: M
 def start_as(account: Any, argv: Sequence[str], *, env: Mapping[str, str],
              pass_fds: Sequence[int]) -> subprocess.Popen[bytes]:
     """Start argv as another account (root only): uid, gid and groups set in the child before exec,
-    for good (setreuid also sets the saved uid), with stdin/stdout/stderr inherited."""
+    for good (setreuid also sets the saved uid), with stdin/stdout/stderr inherited.
+
+    In a session of its own: a process of the account's must never have root's terminal as its
+    controlling terminal, or it (or anything it runs, such as the account's `Match exec`) could
+    push a command into the terminal's input with TIOCSTI, which root's shell then runs."""
     return subprocess.Popen(list(argv), env=dict(env), user=account.uid, group=account.gid,
-                            extra_groups=list(account.groups), pass_fds=tuple(pass_fds))
+                            extra_groups=list(account.groups), pass_fds=tuple(pass_fds), start_new_session=True)
 
 
 def finish(p: subprocess.Popen[bytes], *, deadline: float | None, input: bytes | None = None) -> Completed:
