@@ -8,10 +8,13 @@ nothing of root's is damaged, read or run for the user. DESIGN.md, "Root acting 
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from helpers.attacker import (
     onboard_as_root_on_a_terminal,
     root_file,
     root_safe_dir,
+    start_onboard_as_root,
 )
 
 pytestmark = [
@@ -163,3 +167,33 @@ def test_users_ssh_config_cannot_read_what_root_types_after_the_run(user: Accoun
     stolen = loot.read_bytes() if loot.exists() else b""
     assert b"root-typed-secret-42" not in stolen, f"the user's daemon read what root typed on its terminal: {stolen!r}"
     assert r.returncode == 0, r.output
+
+
+@pytest.mark.sshd
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "hang-up"])
+def test_ctrl_c_and_hang_up_to_root_reach_the_user_side(user: Account, vault: Path, sshd: Sshd, bare_repo: str,
+                                                        signum: int) -> None:
+    """The user side has no controlling terminal (its own session, so that nothing of the user's
+    can push input into root's terminal): the terminal's Ctrl-C and hang-up reach root alone,
+    which passes them on; the run unwinds (exit 130) and leaves no half-made clone."""
+    started = user.home / "proxy-started"
+    ssh_config(user, f"Host *\n  ProxyCommand /bin/sh -c 'touch {started}; exec sleep 120'")
+    sshd.authorize(Path(str(user_key(user)) + ".pub"))
+    p = start_onboard_as_root(user, "clone", sshd.url(bare_repo), "-y", "--key-type", "ed25519",
+                              "--providers-file", str(pins(sshd, vault)))
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the clone never reached ssh"
+        p.send_signal(signum)
+        out = p.communicate(timeout=60)[0].decode(errors="replace")
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, f"expected exit 130 after the signal, got {p.returncode}:\n{out}"
+    assert not (user.home / bare_repo[:-4]).exists(), f"a half-made clone was left behind:\n{out}"
+
+
+def _shquote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
