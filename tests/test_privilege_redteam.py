@@ -25,6 +25,7 @@ from helpers.attacker import (
     as_user,
     create_account,
     delete_account,
+    onboard_as_root,
     onboard_as_root_on_a_terminal,
     root_file,
     root_safe_dir,
@@ -257,3 +258,27 @@ def test_handoff_pipe_cannot_be_taken_from_the_user_side_before_it_is_non_dumpab
         assert secret.encode() not in stolen and base64.b64encode(secret.encode())[:12] not in stolen, (
             f"the user read {secret!r} from root's hand-off pipe:\n{stolen[:400]!r}\n"
             + "\n".join(r.output[-300:] for r in runs))
+
+
+# -- root's working directory -----------------------------------------------------------------------
+def test_users_ssh_config_cannot_read_files_in_roots_working_directory(user: Account, vault: Path) -> None:
+    """Root runs the setup script from a directory of its own: 0755 inside a 0700 directory (say
+    /root/setup), so its 0644 files are root's alone. The user side inherited that working
+    directory, and so did the user's `Match exec`: a relative path needs no search permission
+    above the working directory, so `cat ./file` read root's files."""
+    private = vault / "private"
+    private.mkdir(mode=0o700)
+    scripts = private / "setup"
+    scripts.mkdir(mode=0o755)
+    secret_word = f"ROOTS-SETUP-SECRET-{time.monotonic_ns()}"
+    root_file(scripts / "deploy.env", f"STORAGE_KEY={secret_word}\n")
+    loot = user.home / "loot"
+    ssh_config(user, f'Match exec "cat ./deploy.env >> {loot} 2>/dev/null; /bin/pwd >> {loot}; exit 1"')
+    root_file(vault / "pins.toml", '[providers.local]\nhosts = ["[127.0.0.1]:2222"]\nuser = "git"\n'
+                                   'keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]\n')
+    r = onboard_as_root(user, "hosts", "verify", "local", "--offline", "--providers-file", str(vault / "pins.toml"),
+                        cwd=scripts)
+    ran = loot.read_text() if loot.exists() else ""
+    assert ran, f"the user's Match exec never ran: nothing was tried\n{r.output}"
+    assert secret_word not in ran, f"the user's Match exec read a file in root's working directory:\n{ran}"
+    assert r.returncode == 0, r.output

@@ -141,10 +141,11 @@ def _root_argv_env(acct: Account, args: Sequence[str], env: Mapping[str, str] | 
 
 def onboard_as_root(acct: Account, *args: str, env: Mapping[str, str] | None = None,
                     path_first: Path | None = None, interpreter: str | None = None,
-                    prefix: Sequence[str] = (), timeout: float = 180) -> Run:
-    """Root runs `python -m onboarding ARGS --user NAME`, as a setup script on the instance does."""
+                    prefix: Sequence[str] = (), timeout: float = 180, cwd: Path = Path("/")) -> Run:
+    """Root runs `python -m onboarding ARGS --user NAME`, as a setup script on the instance does
+    (in `cwd`: a setup script's own directory, say)."""
     argv, full = _root_argv_env(acct, args, env, path_first, interpreter, prefix)
-    p = subprocess.run(argv, env=full, cwd="/", capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    p = subprocess.run(argv, env=full, cwd=cwd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     return Run(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
 
 
