@@ -168,7 +168,7 @@ def become(acct: Account, argv: Sequence[str], payload: Mapping[str, Any]) -> in
         raise UsageError(f"cannot run onboard as {acct.name}: {exc.strerror}; refusing to go on as root") from None
     os.close(read_fd)
     with os.fdopen(write_fd, "wb") as pipe, contextlib.suppress(BrokenPipeError):
-        pipe.write(encode({**payload, "argv": list(argv)}))
+        pipe.write(encode({**payload, "argv": list(argv), "cwd": os.getcwd()}))
     return _wait(child)
 
 
@@ -229,6 +229,16 @@ def _traced() -> bool:
             return any(line.startswith("TracerPid:") and line.split()[1] != "0" for line in fh)
     except OSError:
         return False
+
+
+def enter_cwd(payload: Mapping[str, Any]) -> None:
+    """User side: go to root's working directory, as the user (relative paths mean the same), if the
+    user can enter it; otherwise stay in `/` (where root started us): a directory the user cannot
+    reach is not theirs to use, even by relative paths."""
+    cwd = payload.get("cwd")
+    if isinstance(cwd, str):
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)
 
 
 def read_handoff(fd: int) -> dict[str, Any]:

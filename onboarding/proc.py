@@ -105,9 +105,12 @@ def start_as(account: Any, argv: Sequence[str], *, env: Mapping[str, str],
 
     In a session of its own: a process of the account's must never have root's terminal as its
     controlling terminal, or it (or anything it runs, such as the account's `Match exec`) could
-    push a command into the terminal's input with TIOCSTI, which root's shell then runs."""
+    push a command into the terminal's input with TIOCSTI, which root's shell then runs. In `/`:
+    root's working directory may lie below a directory the account cannot enter, and a process
+    holding it as its working directory reaches everything there by relative paths."""
     return subprocess.Popen(list(argv), env=dict(env), user=account.uid, group=account.gid,
-                            extra_groups=list(account.groups), pass_fds=tuple(pass_fds), start_new_session=True)
+                            extra_groups=list(account.groups), pass_fds=tuple(pass_fds), start_new_session=True,
+                            cwd="/")
 
 
 def finish(p: subprocess.Popen[bytes], *, deadline: float | None, input: bytes | None = None) -> Completed:

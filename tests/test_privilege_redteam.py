@@ -282,3 +282,13 @@ def test_users_ssh_config_cannot_read_files_in_roots_working_directory(user: Acc
     assert ran, f"the user's Match exec never ran: nothing was tried\n{r.output}"
     assert secret_word not in ran, f"the user's Match exec read a file in root's working directory:\n{ran}"
     assert r.returncode == 0, r.output
+
+
+def test_relative_paths_still_mean_roots_working_directory_when_the_user_can_enter_it(user: Account) -> None:
+    """The user side goes back to root's working directory as the user: a relative --key-file run
+    from the user's home still lands there (and is the user's)."""
+    r = onboard_as_root(user, "keygen", "-y", "--key-type", "ed25519", "--no-passphrase", "--key-file", "relkey",
+                        cwd=user.home)
+    assert r.returncode == 0, r.output
+    key = user.home / "relkey"
+    assert key.exists() and key.lstat().st_uid == user.uid, r.output
