@@ -292,3 +292,29 @@ def test_relative_paths_still_mean_roots_working_directory_when_the_user_can_ent
     assert r.returncode == 0, r.output
     key = user.home / "relkey"
     assert key.exists() and key.lstat().st_uid == user.uid, r.output
+
+
+# -- root's environment -----------------------------------------------------------------------------
+CI_TOKEN = "glcbt-rootsJobTokenMustNotLeak9"
+
+
+def test_roots_ci_job_credentials_never_reach_the_user(user: Account, vault: Path) -> None:
+    """The allowlist let every CI_* variable through (meant for the compute instance's CI_NAME and
+    CI_LOCAL_UBUNTU_USER), but CI_* is also GitLab CI's namespace: a setup job running as root
+    carries CI_JOB_TOKEN, CI_REGISTRY_PASSWORD and CI_REPOSITORY_URL (the job token inside). They
+    reached the user side and the user's `Match exec`. The instance's own variables still pass."""
+    loot = user.home / "env-seen"
+    ssh_config(user, f'Match exec "/usr/bin/env >> {loot}; exit 1"')
+    root_file(vault / "pins.toml", '[providers.local]\nhosts = ["[127.0.0.1]:2222"]\nuser = "git"\n'
+                                   'keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]\n')
+    env = {"CI_JOB_TOKEN": CI_TOKEN, "CI_REGISTRY_PASSWORD": CI_TOKEN, "CI_DEPLOY_PASSWORD": CI_TOKEN,
+           "CI_REPOSITORY_URL": f"https://gitlab-ci-token:{CI_TOKEN}@gitlab.example.com/team/app.git",
+           "CI_NAME": "ws-ci-1", "CI_LOCAL_UBUNTU_USER": user.name}
+    r = onboard_as_root(user, "hosts", "verify", "local", "--offline", "--providers-file", str(vault / "pins.toml"),
+                        env=env)
+    seen = loot.read_text() if loot.exists() else ""
+    assert seen, f"the user's Match exec never ran: nothing was checked\n{r.output}"
+    leaked = [line.split("=")[0] for line in seen.splitlines() if CI_TOKEN in line]
+    assert not leaked, f"root's CI credentials reached the user's Match exec: {sorted(set(leaked))}"
+    assert "CI_NAME=ws-ci-1" in seen, "the compute instance's CI_NAME no longer reaches the user side"
+    assert r.returncode == 0, r.output
