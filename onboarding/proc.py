@@ -32,8 +32,11 @@ _ALLOWED = frozenset({
     # proxies and CA bundles: what a corporate network needs to reach anything
     "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
     "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+    # the compute instance's own (instance.py), by name: CI_* is also GitLab CI's namespace, whose
+    # CI_JOB_TOKEN, CI_REGISTRY_PASSWORD, CI_REPOSITORY_URL (token inside) must never reach a child
+    "CI_NAME", "CI_LOCAL_UBUNTU_USER", "CI_RESOURCE_GROUP", "CI_WORKSPACE",
 })
-_ALLOWED_PREFIXES = ("LC_", "CI_")  # locale; the compute instance's CI_NAME, CI_LOCAL_UBUNTU_USER, ...
+_ALLOWED_PREFIXES = ("LC_",)  # locale
 
 # Variables that hold secrets of onboard's (or that onboard reads a secret from). secrets.py
 # adds the name given to --passphrase-env at run time.
