@@ -318,3 +318,30 @@ def test_roots_ci_job_credentials_never_reach_the_user(user: Account, vault: Pat
     assert not leaked, f"root's CI credentials reached the user's Match exec: {sorted(set(leaked))}"
     assert "CI_NAME=ws-ci-1" in seen, "the compute instance's CI_NAME no longer reaches the user side"
     assert r.returncode == 0, r.output
+
+
+# -- root's reading of root-safe inputs ----------------------------------------------------------------
+def test_root_reads_the_file_it_checked_not_another_through_a_dot_dot(user: Account, vault: Path) -> None:
+    """root_safe checked the textually normalised path (`/tmp/LINK/../pins.toml` -> `/tmp/pins.toml`,
+    root's, in sticky /tmp), but the file was opened by the path as given, where the kernel follows
+    the user's symlink LINK before `..`: root read a root-only file elsewhere and handed it over."""
+    private = vault / "private"
+    (private / "sub").mkdir(parents=True, mode=0o700)
+    private.chmod(0o700)
+    stamp = time.monotonic_ns()
+    secret_host = f"root-only-host-{stamp}.internal"
+    name = f"onboard-rt-pins-{stamp}.toml"
+    root_file(private / name, f'[providers.secret]\nhosts = ["{secret_host}"]\nuser = "git"\n'
+                              'keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]\n',
+              mode=0o600)
+    checked = root_file(Path("/tmp") / name, '[providers.public]\nhosts = ["public.example.com"]\nuser = "git"\n'
+                                             'keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]\n')
+    link = Path("/tmp") / f"onboard-rt-link-{stamp}"
+    as_user(user, f"ln -s {private / 'sub'} {link}")
+    try:
+        r = onboard_as_root(user, "hosts", "list", "--providers-file", f"{link}/../{name}")
+    finally:
+        link.unlink()
+        checked.unlink()
+    assert secret_host not in r.output, f"root read {private / name} through the user's symlink:\n{r.output}"
+    assert "public.example.com" in r.output, r.output
