@@ -94,7 +94,9 @@ def read_root_safe(path: Path) -> bytes | None:
     """The file's bytes if it is root-safe (opened without following a symlink), else None."""
     if not root_safe(path):
         return None
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    # The path root_safe checked: normalised, so `..` is no longer resolved after a symlink
+    # (/tmp/LINK/../f is /tmp/f, not the parent of wherever LINK points).
+    fd = os.open(os.path.abspath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as fh:
         return fh.read(HANDOFF_LIMIT)
 
