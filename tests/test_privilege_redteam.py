@@ -236,6 +236,8 @@ while True:
 """
 
 
+@pytest.mark.xfail(strict=True, reason="open hole: the re-executed user side is dumpable until prctl; needs a "
+                   "hand-off no dumpable process ever holds (e.g. fork, drop ids, no exec)")
 def test_handoff_pipe_cannot_be_taken_from_the_user_side_before_it_is_non_dumpable(user: Account,
                                                                                    vault: Path) -> None:
     """The pipe carrying root's secrets is inherited by a process of the user's that is dumpable
@@ -345,3 +347,20 @@ def test_root_reads_the_file_it_checked_not_another_through_a_dot_dot(user: Acco
         checked.unlink()
     assert secret_host not in r.output, f"root read {private / name} through the user's symlink:\n{r.output}"
     assert "public.example.com" in r.output, r.output
+
+
+# -- root's terminal, through onboard's own messages ---------------------------------------------------
+@pytest.mark.sshd
+def test_escape_sequences_from_the_users_ssh_never_reach_roots_terminal(user: Account, vault: Path, sshd: Sshd,
+                                                                      bare_repo: str) -> None:
+    """The user's ProxyCommand writes terminal escape sequences on stderr; onboard quoted git's stderr
+    in its error message verbatim, so root's terminal received them: OSC 52 sets the clipboard
+    (root pastes `rm -rf ~`), OSC 0 the window title. Text from the user's side is shown inert."""
+    osc = "\\033]52;c;cm0gLXJmIH4K\\007\\033]0;PWNED\\007"
+    ssh_config(user, f"Host *\n  ProxyCommand /bin/sh -c 'printf \"{osc}\" >&2; exit 1'")
+    user_key(user)
+    r = onboard_as_root(user, "clone", sshd.url(bare_repo), "-y", "--key-type", "ed25519",
+                        "--providers-file", str(pins(sshd, vault)))
+    assert r.returncode != 0, r.output
+    assert "PWNED" in r.output, f"the ProxyCommand's stderr was not shown at all: nothing was checked\n{r.output}"
+    assert "\x1b" not in r.output and "\x07" not in r.output, f"escape sequences reached root's terminal: {r.output!r}"
