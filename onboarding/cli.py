@@ -476,4 +476,5 @@ def user_side(fd: int) -> int:
     if os.getuid() != payload.get("uid") or os.geteuid() != payload.get("uid"):
         print("onboard: error: privileges were not dropped; refusing to go on", file=sys.stderr)
         return int(ExitCode.USAGE)
+    privilege.enter_cwd(payload)
     return main(payload["argv"], handoff=payload)

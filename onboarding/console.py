@@ -16,6 +16,17 @@ if TYPE_CHECKING:
 
 _STYLES = {"bold": "1", "green": "32", "yellow": "33", "red": "31", "dim": "2", "cyan": "36"}
 
+# Control characters other than newline and tab, shown as \xNN: text we print may quote what
+# other programs said (git's stderr, an ssh ProxyCommand of the user's under `--user`), and an
+# escape sequence in it would reach the terminal (OSC 52 sets the clipboard, OSC 0 the title).
+_INERT = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if c not in (0x09, 0x0A)}
+_INERT[0x0D] = ""  # ssh's "\r\n": the line break alone
+
+
+def inert(text: str) -> str:
+    """`text` with every control character that could drive the terminal made visible and inert."""
+    return text.translate(_INERT)
+
 
 def _isatty(stream: TextIO) -> bool:
     try:
@@ -68,16 +79,16 @@ class Console:
     def out(self, text: str = "") -> None:
         """A result line for stdout (suppressed under --json, where stdout is the JSON)."""
         if not self.json_mode:
-            print(text, file=self.stdout, flush=True)
+            print(inert(text), file=self.stdout, flush=True)
 
     def step(self, text: str) -> None:
         """What the tool is doing now (stderr, so stdout stays parseable)."""
         if not self.quiet:
-            print(self.style("==> ", "cyan", "bold") + text, file=self.stderr, flush=True)
+            print(self.style("==> ", "cyan", "bold") + inert(text), file=self.stderr, flush=True)
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=self.stderr, flush=True)
+            print(inert(text), file=self.stderr, flush=True)
 
     def para(self, text: str, *, hang: str = "") -> None:
         """Prose on stderr: on a terminal wrapped at word boundaries (the terminal itself would cut
@@ -87,19 +98,19 @@ class Console:
 
     def ok(self, text: str) -> None:
         if not self.quiet:
-            print(self.style("ok ", "green") + text, file=self.stderr, flush=True)
+            print(self.style("ok ", "green") + inert(text), file=self.stderr, flush=True)
 
     def detail(self, text: str) -> None:
         if self.verbose:
-            print(self.style(text, "dim"), file=self.stderr, flush=True)
+            print(self.style(inert(text), "dim"), file=self.stderr, flush=True)
 
     def warn(self, text: str) -> None:
-        print(self.style("warning: ", "yellow", "bold") + text, file=self.stderr, flush=True)
+        print(self.style("warning: ", "yellow", "bold") + inert(text), file=self.stderr, flush=True)
 
     def error(self, text: str, hint: str | None = None) -> None:
-        print(self.style("onboard: error: ", "red", "bold") + text, file=self.stderr, flush=True)
+        print(self.style("onboard: error: ", "red", "bold") + inert(text), file=self.stderr, flush=True)
         if hint:
-            print(self.style("hint: ", "bold") + hint, file=self.stderr, flush=True)
+            print(self.style("hint: ", "bold") + inert(hint), file=self.stderr, flush=True)
 
     def table(self, rows: Iterable[Sequence[str]], *, to_stderr: bool = False) -> None:
         rows = [list(r) for r in rows]
@@ -162,7 +173,7 @@ class Board:
         self._live = (not console.quiet and _isatty(console.stderr) and os.environ.get("TERM") != "dumb")
         if self._live:
             for label in self._labels:
-                print(f"{label}  waiting", file=console.stderr)
+                print(f"{inert(label)}  waiting", file=console.stderr)
             console.stderr.flush()
 
     @property
@@ -187,7 +198,8 @@ class Board:
         import shutil
 
         columns = shutil.get_terminal_size().columns
-        line = f"{self._labels[index]}  {text}"[: max(10, columns - 1)]  # no wrap: it would break the cursor math
+        # no wrap: it would break the cursor math
+        line = inert(f"{self._labels[index]}  {text}")[: max(10, columns - 1)]
         line = self._console.style(line, color) if color else line
         up = len(self._labels) - index
         with self._lock:

@@ -94,7 +94,9 @@ def read_root_safe(path: Path) -> bytes | None:
     """The file's bytes if it is root-safe (opened without following a symlink), else None."""
     if not root_safe(path):
         return None
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    # The path root_safe checked: normalised, so `..` is no longer resolved after a symlink
+    # (/tmp/LINK/../f is /tmp/f, not the parent of wherever LINK points).
+    fd = os.open(os.path.abspath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as fh:
         return fh.read(HANDOFF_LIMIT)
 
@@ -168,19 +170,27 @@ def become(acct: Account, argv: Sequence[str], payload: Mapping[str, Any]) -> in
         raise UsageError(f"cannot run onboard as {acct.name}: {exc.strerror}; refusing to go on as root") from None
     os.close(read_fd)
     with os.fdopen(write_fd, "wb") as pipe, contextlib.suppress(BrokenPipeError):
-        pipe.write(encode({**payload, "argv": list(argv)}))
+        pipe.write(encode({**payload, "argv": list(argv), "cwd": os.getcwd()}))
     return _wait(child)
 
 
+_PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _as_passed(signum: int) -> int:
+    """Ctrl-C stays SIGINT; a hang-up becomes SIGTERM, which onboard unwinds from (cli._on_sigterm)."""
+    return signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
+
+
 def _wait(child: Any) -> int:
-    # Ctrl-C reaches the child through the terminal; SIGTERM to us is passed on to it.
-    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    old_term = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    # The child runs in a session of its own (no controlling terminal: proc.start_as), so the
+    # terminal's Ctrl-C and hang-up reach us alone: pass them on, as SIGTERM.
+    old = {sig: signal.signal(sig, lambda signum, _frame: child.send_signal(_as_passed(signum))) for sig in _PASSED_ON}
     try:
         code = int(child.wait())
     finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     return 128 - code if code < 0 else code
 
 
@@ -204,8 +214,8 @@ def user_entry(fd: int) -> int:
                 stream.flush()
         os._exit(code)  # not sys.exit: the parent's atexit and finalisers are not the fork's
     os.close(fd)  # only the fork reads the pipe
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the fork directly
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGTERM))
+    for sig in _PASSED_ON:  # from the root side, which has the terminal (we have none)
+        signal.signal(sig, lambda signum, _frame: os.kill(pid, _as_passed(signum)))
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -221,6 +231,16 @@ def _traced() -> bool:
             return any(line.startswith("TracerPid:") and line.split()[1] != "0" for line in fh)
     except OSError:
         return False
+
+
+def enter_cwd(payload: Mapping[str, Any]) -> None:
+    """User side: go to root's working directory, as the user (relative paths mean the same), if the
+    user can enter it; otherwise stay in `/` (where root started us): a directory the user cannot
+    reach is not theirs to use, even by relative paths."""
+    cwd = payload.get("cwd")
+    if isinstance(cwd, str):
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)
 
 
 def read_handoff(fd: int) -> dict[str, Any]:

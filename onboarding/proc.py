@@ -32,8 +32,11 @@ _ALLOWED = frozenset({
     # proxies and CA bundles: what a corporate network needs to reach anything
     "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
     "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+    # the compute instance's own (instance.py), by name: CI_* is also GitLab CI's namespace, whose
+    # CI_JOB_TOKEN, CI_REGISTRY_PASSWORD, CI_REPOSITORY_URL (token inside) must never reach a child
+    "CI_NAME", "CI_LOCAL_UBUNTU_USER", "CI_RESOURCE_GROUP", "CI_WORKSPACE",
 })
-_ALLOWED_PREFIXES = ("LC_", "CI_")  # locale; the compute instance's CI_NAME, CI_LOCAL_UBUNTU_USER, ...
+_ALLOWED_PREFIXES = ("LC_",)  # locale
 
 # Variables that hold secrets of onboard's (or that onboard reads a secret from). secrets.py
 # adds the name given to --passphrase-env at run time.
@@ -101,9 +104,16 @@ def start(argv: Sequence[str], *, extra: Mapping[str, str] | None = None, env: M
 def start_as(account: Any, argv: Sequence[str], *, env: Mapping[str, str],
              pass_fds: Sequence[int]) -> subprocess.Popen[bytes]:
     """Start argv as another account (root only): uid, gid and groups set in the child before exec,
-    for good (setreuid also sets the saved uid), with stdin/stdout/stderr inherited."""
+    for good (setreuid also sets the saved uid), with stdin/stdout/stderr inherited.
+
+    In a session of its own: a process of the account's must never have root's terminal as its
+    controlling terminal, or it (or anything it runs, such as the account's `Match exec`) could
+    push a command into the terminal's input with TIOCSTI, which root's shell then runs. In `/`:
+    root's working directory may lie below a directory the account cannot enter, and a process
+    holding it as its working directory reaches everything there by relative paths."""
     return subprocess.Popen(list(argv), env=dict(env), user=account.uid, group=account.gid,
-                            extra_groups=list(account.groups), pass_fds=tuple(pass_fds))
+                            extra_groups=list(account.groups), pass_fds=tuple(pass_fds), start_new_session=True,
+                            cwd="/")
 
 
 def finish(p: subprocess.Popen[bytes], *, deadline: float | None, input: bytes | None = None) -> Completed:

@@ -145,7 +145,9 @@ def clone_one(r: Run, url_text: str, *, secret: bytes | None, verified: set[str]
     if dest.target in cl.TRADE_OFF:
         console.para(f"Cloning to {cl.TRADE_OFF[dest.target]}.")
     console.step(f"Cloning {url.text} into {dest.path}")
-    progress = console.interactive and not console.quiet and not console.json_mode
+    # Acting for another user (root's --user), git gets no terminal: the user's ssh config and hooks
+    # run under it, and a process left behind would keep reading what root types there afterwards.
+    progress = console.interactive and not console.quiet and not console.json_mode and r.settings.user is None
     try:
         _run(r, url, dest.path, options, key, progress)
     except OnboardError as exc:

@@ -141,10 +141,11 @@ def _root_argv_env(acct: Account, args: Sequence[str], env: Mapping[str, str] | 
 
 def onboard_as_root(acct: Account, *args: str, env: Mapping[str, str] | None = None,
                     path_first: Path | None = None, interpreter: str | None = None,
-                    prefix: Sequence[str] = (), timeout: float = 180) -> Run:
-    """Root runs `python -m onboarding ARGS --user NAME`, as a setup script on the instance does."""
+                    prefix: Sequence[str] = (), timeout: float = 180, cwd: Path = Path("/")) -> Run:
+    """Root runs `python -m onboarding ARGS --user NAME`, as a setup script on the instance does
+    (in `cwd`: a setup script's own directory, say)."""
     argv, full = _root_argv_env(acct, args, env, path_first, interpreter, prefix)
-    p = subprocess.run(argv, env=full, cwd="/", capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    p = subprocess.run(argv, env=full, cwd=cwd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     return Run(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
 
 
@@ -369,3 +370,67 @@ def serve_recorder() -> Iterator[Recorder]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- root's terminal -------------------------------------------------------------------------
+@dataclass
+class TtyRun:
+    returncode: int
+    output: str  # what the terminal showed (stdout and stderr together)
+    pending_input: bytes  # what root's shell would read from the terminal next
+
+
+def onboard_as_root_on_a_terminal(acct: Account, *args: str, env: Mapping[str, str] | None = None,
+                                  timeout: float = 180, typed_after: bytes = b"",
+                                  wait_for: Path | None = None) -> TtyRun:
+    """Root runs onboard on a terminal of its own (a pty that is root's controlling terminal, as
+    an admin typing `sudo onboard ... --user NAME` has). After the run, whatever waits in the
+    terminal's input queue is what root's shell would read and run next. `typed_after`: what
+    root types at the terminal once onboard has exited (then, up to 10 s for `wait_for` to appear:
+    a thief's loot)."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    argv, full = _root_argv_env(acct, args, env, None, None, ())
+    master, slave = pty.openpty()
+
+    def controlling_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen(argv, env=full, cwd="/", stdin=slave, stdout=slave, stderr=slave,
+                         start_new_session=True, preexec_fn=controlling_terminal)
+    shown = bytearray()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                shown += os.read(master, 1 << 16)
+            except OSError:
+                break
+        elif p.poll() is not None:
+            break
+    if p.poll() is None:
+        p.kill()
+    p.wait(timeout=10)
+    if typed_after:
+        os.write(master, typed_after)
+        until = time.monotonic() + 10
+        while wait_for is not None and not wait_for.exists() and time.monotonic() < until:
+            time.sleep(0.05)
+    # The slave side, read as root's shell would (canonical mode: complete lines only).
+    os.set_blocking(slave, False)
+    pending = bytearray()
+    while True:
+        try:
+            chunk = os.read(slave, 1 << 16)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        pending += chunk
+    os.close(slave)
+    os.close(master)
+    return TtyRun(p.returncode, shown.decode(errors="replace"), bytes(pending))
