@@ -464,17 +464,9 @@ def dispatch(command: str, settings: Settings, secrets: Secrets, console: Consol
     raise UsageError(f"unknown command {command!r}")
 
 
-def user_side(fd: int) -> int:
-    """Entry of the process that root re-executed as the target user (privilege.py)."""
-    from onboarding import privilege
-
-    try:
-        payload = privilege.read_handoff(fd)
-    except (OSError, ValueError) as exc:
-        print(f"onboard: error: cannot read the hand-off from the root side: {exc}", file=sys.stderr)
-        return int(ExitCode.USAGE)
+def user_side(payload: Mapping[str, Any]) -> int:
+    """Entry of the fork that root dropped to the target user (privilege.become)."""
     if os.getuid() != payload.get("uid") or os.geteuid() != payload.get("uid"):
         print("onboard: error: privileges were not dropped; refusing to go on", file=sys.stderr)
         return int(ExitCode.USAGE)
-    privilege.enter_cwd(payload)
     return main(payload["argv"], handoff=payload)

@@ -3,30 +3,29 @@
 Root never opens a path under NAME's home and never runs NAME's ssh or git
 configuration: NAME controls those (symlinks, swaps between check and use, `Match exec`,
 hooks). So root only checks the flags, reads the inputs NAME cannot change (root-owned
-files in root-owned directories that nobody else can write), and re-executes the whole
-command as NAME: uid, gid and groups dropped for good, HOME/USER/LOGNAME of NAME, an
-allowlisted environment without root's SSH_AUTH_SOCK, and everything root read (secrets
-included) handed over an inherited pipe, never argv or the environment. Files are then
-created by NAME itself: nothing is ever chowned. If privileges cannot be dropped, refuse.
+files in root-owned directories that nobody else can write), and runs the whole command as
+NAME in a fork that drops uid, gid and groups for good before it does anything (no exec: a
+freshly exec'd interpreter is dumpable while it starts, and NAME could copy what it is
+handed), with HOME/USER/LOGNAME of NAME, an allowlisted environment without root's
+SSH_AUTH_SOCK, and everything root read (secrets included) in the fork's memory, never
+argv, the environment, a file or a pipe. Files are then created by NAME itself: nothing is
+ever chowned. If privileges cannot be dropped, refuse.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import pwd
 import signal
 import stat
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from onboarding.errors import UsageError
 
-HANDOFF_LIMIT = 1 << 20  # what a user-side process reads from the pipe at most
+INPUT_LIMIT = 1 << 20  # what root reads of an input file for the user side, at most
 
 
 class Account(NamedTuple):
@@ -98,7 +97,7 @@ def read_root_safe(path: Path) -> bytes | None:
     # (/tmp/LINK/../f is /tmp/f, not the parent of wherever LINK points).
     fd = os.open(os.path.abspath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as fh:
-        return fh.read(HANDOFF_LIMIT)
+        return fh.read(INPUT_LIMIT)
 
 
 # -- can NAME run us? ---------------------------------------------------------------------
@@ -110,14 +109,31 @@ def _allows(st: os.stat_result, acct: Account, bit: int) -> bool:
     return bool(st.st_mode & bit)
 
 
-def can_run(acct: Account, interpreter: Path, package: Path) -> str | None:
-    """None when NAME can execute the interpreter and read the package; else what stops it."""
-    exe = Path(os.path.realpath(interpreter))
-    for d in [*exe.parents, *package.parents, package]:
-        if not _allows(os.stat(d), acct, 1):
-            return f"{d} is not searchable by {acct.name}"
-    if not _allows(os.stat(exe), acct, 1):
-        return f"{exe} is not executable by {acct.name}"
+# What the fork imports as NAME after the drop: onboard itself and its dependencies.
+_DEPENDENCIES = ("cryptography", "bcrypt", "paramiko", "questionary", "prompt_toolkit")
+
+
+def _import_folders() -> list[Path]:
+    from importlib.util import find_spec
+
+    folders = []
+    for name in _DEPENDENCIES:
+        try:
+            spec = find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.origin:
+            folders.append(Path(spec.origin).parent)  # as the import system found it (links unresolved)
+    return folders
+
+
+def can_run(acct: Account, package: Path, folders: Sequence[Path]) -> str | None:
+    """None when NAME can read the package and reach the folders its imports come from (the fork
+    imports the rest of onboard and its dependencies as NAME); else what stops it."""
+    for folder in [package, *folders]:
+        for d in [*reversed(folder.parents), folder]:  # as given: a symlinked prefix is walked too
+            if not _allows(os.stat(d), acct, 1):
+                return f"{d} is not searchable by {acct.name}"
     if not _allows(os.stat(package / "cli.py"), acct, 4):
         return f"{package} is not readable by {acct.name}"
     return None
@@ -133,123 +149,50 @@ def child_env(acct: Account, base: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def encode(payload: Mapping[str, Any]) -> bytes:
-    def default(value: object) -> object:
-        if isinstance(value, bytes):
-            return {"b64": base64.b64encode(value).decode()}
-        raise TypeError(type(value).__name__)
-
-    return json.dumps(payload, default=default).encode()
-
-
 def decode_bytes(value: Any) -> bytes | None:
-    return base64.b64decode(value["b64"]) if isinstance(value, dict) else None
+    return value if isinstance(value, bytes) else None
 
 
 def become(acct: Account, argv: Sequence[str], payload: Mapping[str, Any]) -> int:
-    """Run `onboard argv` as NAME with `payload` on a pipe; return its exit code."""
+    """Run `onboard argv` as NAME in a fork that drops to NAME (proc.fork_as), with `payload` in
+    its memory: never in argv, the environment, a file or a pipe another process could open."""
     from onboarding import proc
 
-    interpreter = Path(sys.executable)
-    package = Path(__file__).resolve().parent
-    problem = can_run(acct, interpreter, package)
-    if problem:
+    problem = can_run(acct, Path(__file__).parent, _import_folders())
+    if problem:  # the fork imports the rest of onboard (and its dependencies) as NAME
         raise UsageError(f"cannot run onboard as {acct.name}: {problem}; refusing to go on as root",
                          hint="install onboard where every user can run it (e.g. a venv under /opt)")
-    read_fd, write_fd = os.pipe()
-    os.set_inheritable(read_fd, True)
-    code = (f"import sys; sys.path.insert(0, {str(package.parent)!r}); "
-            f"from onboarding.privilege import user_entry; sys.exit(user_entry({read_fd}))")
-    # -I: isolated mode, so no PYTHON* variable, user site or cwd module of NAME's can slip in first.
-    try:
-        child = proc.start_as(acct, [str(interpreter), "-I", "-c", code], env=child_env(acct, os.environ),
-                              pass_fds=(read_fd,))
-    except OSError as exc:
-        os.close(read_fd)
-        os.close(write_fd)
-        raise UsageError(f"cannot run onboard as {acct.name}: {exc.strerror}; refusing to go on as root") from None
-    os.close(read_fd)
-    with os.fdopen(write_fd, "wb") as pipe, contextlib.suppress(BrokenPipeError):
-        pipe.write(encode({**payload, "argv": list(argv), "cwd": os.getcwd()}))
-    return _wait(child)
+    env = child_env(acct, os.environ)
+    handoff = {**payload, "argv": list(argv), "cwd": os.getcwd()}
+
+    def as_user() -> int:
+        os.environ.clear()
+        os.environ.update(env)  # HOME, USER and the allowlist: nothing else of root's
+        enter_cwd(handoff)
+        from onboarding.cli import user_side
+
+        return user_side(handoff)
+
+    return proc.wait_passing_signals(proc.fork_as(acct, as_user), _PASSED_ON, _as_passed)
 
 
 _PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _as_passed(signum: int) -> int:
-    """Ctrl-C stays SIGINT; a hang-up becomes SIGTERM, which onboard unwinds from (cli._on_sigterm)."""
+    """Ctrl-C stays SIGINT; a hang-up becomes SIGTERM, which onboard unwinds from (cli._on_sigterm).
+    The user side has no controlling terminal (a session of its own), so they reach root alone."""
     return signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
-
-
-def _wait(child: Any) -> int:
-    # The child runs in a session of its own (no controlling terminal: proc.start_as), so the
-    # terminal's Ctrl-C and hang-up reach us alone: pass them on, as SIGTERM.
-    old = {sig: signal.signal(sig, lambda signum, _frame: child.send_signal(_as_passed(signum))) for sig in _PASSED_ON}
-    try:
-        code = int(child.wait())
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-    return 128 - code if code < 0 else code
-
-
-def user_entry(fd: int) -> int:
-    """First code of the user side: become non-dumpable, then fork, and read the hand-off only in
-    the fork. While this process started it was dumpable, so NAME could have opened its
-    /proc/PID/mem or attached a tracer; the fork's memory is new and was never dumpable."""
-    from onboarding import secrets as sec
-
-    sec.non_dumpable()
-    pid = os.fork()
-    if pid == 0:
-        if _traced():
-            print("onboard: error: this process is being traced; refusing to read the secrets", file=sys.stderr)
-            os._exit(2)
-        from onboarding.cli import user_side
-
-        code = user_side(fd)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(code)  # not sys.exit: the parent's atexit and finalisers are not the fork's
-    os.close(fd)  # only the fork reads the pipe
-    for sig in _PASSED_ON:  # from the root side, which has the terminal (we have none)
-        signal.signal(sig, lambda signum, _frame: os.kill(pid, _as_passed(signum)))
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            code = os.waitstatus_to_exitcode(status)
-            return 128 - code if code < 0 else code
-        except InterruptedError:
-            continue
-
-
-def _traced() -> bool:
-    try:
-        with open("/proc/self/status") as fh:
-            return any(line.startswith("TracerPid:") and line.split()[1] != "0" for line in fh)
-    except OSError:
-        return False
 
 
 def enter_cwd(payload: Mapping[str, Any]) -> None:
     """User side: go to root's working directory, as the user (relative paths mean the same), if the
-    user can enter it; otherwise stay in `/` (where root started us): a directory the user cannot
-    reach is not theirs to use, even by relative paths."""
+    user can enter it; otherwise stay in `/`: a directory the user cannot reach is not theirs to
+    use, even by relative paths."""
     cwd = payload.get("cwd")
     if isinstance(cwd, str):
         with contextlib.suppress(OSError):
             os.chdir(cwd)
-
-
-def read_handoff(fd: int) -> dict[str, Any]:
-    with os.fdopen(fd, "rb") as pipe:
-        data = pipe.read(HANDOFF_LIMIT + 1)
-    payload = json.loads(data)
-    if not isinstance(payload, dict):
-        raise UsageError("malformed hand-off from the root side")
-    return payload
 
 
 # -- the two sides, as cli.py calls them ----------------------------------------------------

@@ -13,12 +13,14 @@ A captured child runs in its own process group, so a deadline kills its grandchi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -101,19 +103,67 @@ def start(argv: Sequence[str], *, extra: Mapping[str, str] | None = None, env: M
                             pass_fds=tuple(pass_fds))
 
 
-def start_as(account: Any, argv: Sequence[str], *, env: Mapping[str, str],
-             pass_fds: Sequence[int]) -> subprocess.Popen[bytes]:
-    """Start argv as another account (root only): uid, gid and groups set in the child before exec,
-    for good (setreuid also sets the saved uid), with stdin/stdout/stderr inherited.
+def fork_as(account: Any, work: Callable[[], int]) -> int:
+    """Run `work()` in a fork that is `account` for good, and return its pid (root only).
 
-    In a session of its own: a process of the account's must never have root's terminal as its
-    controlling terminal, or it (or anything it runs, such as the account's `Match exec`) could
-    push a command into the terminal's input with TIOCSTI, which root's shell then runs. In `/`:
-    root's working directory may lie below a directory the account cannot enter, and a process
-    holding it as its working directory reaches everything there by relative paths."""
-    return subprocess.Popen(list(argv), env=dict(env), user=account.uid, group=account.gid,
-                            extra_groups=list(account.groups), pass_fds=tuple(pass_fds), start_new_session=True,
-                            cwd="/")
+    The fork drops to the account (groups, then gid, then uid: real, effective and saved)
+    before it runs anything, and never execs: a fresh interpreter started as the account would
+    be dumpable while it starts, so the account could copy the hand-off or attach a tracer
+    before it could protect itself. A credential change makes the process non-dumpable at
+    once (fs.suid_dumpable), and prctl repeats it. In a session of its own: a process of the
+    account's must never have root's terminal as its controlling terminal (TIOCSTI could push
+    commands into root's shell). In `/`: root's working directory may be below one the
+    account cannot enter. If the uid cannot be dropped, the fork exits 2: never work as root."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()  # or the fork would print what the parent had buffered, twice
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 2
+    try:
+        os.setsid()
+        os.chdir("/")
+        os.setgroups(list(account.groups))
+        os.setresgid(account.gid, account.gid, account.gid)
+        os.setresuid(account.uid, account.uid, account.uid)
+        if os.getresuid() != (account.uid,) * 3 or os.getresgid() != (account.gid,) * 3:
+            raise PermissionError("the ids did not change")
+        from onboarding.secrets import non_dumpable
+
+        non_dumpable()
+    except OSError as exc:
+        print(f"onboard: error: cannot become {account.name} ({exc.strerror or exc}); refusing to go on as root",
+              file=sys.stderr, flush=True)
+        os._exit(2)
+    try:
+        code = work()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)  # never return into the parent's stack (its finalisers, atexit) as the account
+
+
+def wait_passing_signals(pid: int, signals: Sequence[int], translate: Callable[[int], int]) -> int:
+    """Wait for a child, passing `signals` received meanwhile on to it; its exit code (128+N on signal N)."""
+    old = {sig: signal.signal(sig, lambda signum, _frame: _send(pid, translate(signum))) for sig in signals}
+    try:
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                code = os.waitstatus_to_exitcode(status)
+                return 128 - code if code < 0 else code
+            except InterruptedError:
+                continue
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _send(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
 
 
 def finish(p: subprocess.Popen[bytes], *, deadline: float | None, input: bytes | None = None) -> Completed:

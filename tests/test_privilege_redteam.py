@@ -236,14 +236,14 @@ while True:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="open hole: the re-executed user side is dumpable until prctl; needs a "
-                   "hand-off no dumpable process ever holds (e.g. fork, drop ids, no exec)")
 def test_handoff_pipe_cannot_be_taken_from_the_user_side_before_it_is_non_dumpable(user: Account,
                                                                                    vault: Path) -> None:
-    """The pipe carrying root's secrets is inherited by a process of the user's that is dumpable
-    until its Python has started (prctl comes in user_entry): the user takes a copy of the pipe's
-    read end with pidfd_getfd (same uid, dumpable: allowed) and reads the hand-off, passphrase and
-    tokens, before the user side does."""
+    """Found open when root re-executed Python as the user with the secrets on a pipe: that process
+    was dumpable until its Python had started, and the user took a copy of the pipe's read end
+    with pidfd_getfd (same uid, dumpable: allowed) and read the passphrase and tokens. Now the user
+    side is a fork that drops its ids before anything else (non-dumpable from the change of
+    credentials on) and holds the hand-off in memory only: the thief, copying every descriptor of
+    every process of the user's, gets nothing."""
     from helpers.attacker import onboard_as_root, spawn_as_user, stop
 
     pw = root_file(vault / "pw", PASSPHRASE + "\n", mode=0o600)
