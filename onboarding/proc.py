@@ -49,9 +49,17 @@ SECRET_VARIABLES: set[str] = {
 _SECRET_MARKERS = ("TOKEN", "PASSPHRASE", "PASSWORD", "SECRET")
 
 
+# ONBOARD_PASSPHRASE_FILE, ONBOARD_TOKEN_KEYVAULT, ONBOARD_PASSPHRASE_ENV ... name where a secret is,
+# not the secret: they are options like any other (the user side of --user needs them).
+_REFERENCE_SUFFIXES = ("_FILE", "_FILES", "_ENV", "_KEYVAULT", "_STDIN")
+
+
 def is_secret_name(name: str) -> bool:
     upper = name.upper()
-    return name in SECRET_VARIABLES or (upper.startswith("ONBOARD_") and any(m in upper for m in _SECRET_MARKERS))
+    if name in SECRET_VARIABLES:
+        return True
+    return (upper.startswith("ONBOARD_") and any(m in upper for m in _SECRET_MARKERS)
+            and not upper.endswith(_REFERENCE_SUFFIXES))
 
 
 def clean_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -12,6 +12,7 @@ import base64
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -364,3 +365,20 @@ def test_escape_sequences_from_the_users_ssh_never_reach_roots_terminal(user: Ac
     assert r.returncode != 0, r.output
     assert "PWNED" in r.output, f"the ProxyCommand's stderr was not shown at all: nothing was checked\n{r.output}"
     assert "\x1b" not in r.output and "\x07" not in r.output, f"escape sequences reached root's terminal: {r.output!r}"
+
+
+def test_a_passphrase_file_named_in_the_environment_is_read_by_the_user_side(user: Account) -> None:
+    """ONBOARD_PASSPHRASE_FILE names a file (here in the user's home: root does not read it); the
+    name is an option, not a secret, so it must reach the user side, which reads the file."""
+    from helpers.attacker import onboard_as_root
+
+    pw = user.home / "pw"
+    pw.write_text("user side passphrase\n")
+    os.chown(pw, user.uid, user.uid)
+    pw.chmod(0o600)
+    r = onboard_as_root(user, "keygen", "-y", "--key-type", "ed25519", "--kdf-rounds", "1",
+                        env={"ONBOARD_PASSPHRASE_FILE": str(pw)})
+    assert r.returncode == 0, r.output
+    key = user.home / ".ssh" / "id_ed25519"
+    opened = subprocess.run(["ssh-keygen", "-y", "-P", "user side passphrase", "-f", str(key)], capture_output=True)
+    assert opened.returncode == 0 and key.lstat().st_uid == user.uid
