@@ -52,16 +52,20 @@ def _keyvault_options(g: Any) -> None:
                    help="total seconds for each Key Vault read (default 20)")
 
 
-def _key_options(p: argparse.ArgumentParser) -> None:
+def _key_options(p: argparse.ArgumentParser, *, making: bool = True) -> None:
+    """The key's options; `making=False` (doctor): only which key and how to open it."""
     g = p.add_argument_group("key options")
-    g.add_argument("--email", metavar="TEXT", default=S, help="key comment (default: user@host)")
+    if making:
+        g.add_argument("--email", metavar="TEXT", default=S, help="key comment (default: user@host)")
     g.add_argument("--key-type", choices=("rsa", "ed25519"), default=S,
                    help="rsa (default; Azure DevOps accepts only RSA) or ed25519")
-    g.add_argument("--bits", type=int, default=S, help="RSA size, at least 3072 (default 4096)")
+    if making:
+        g.add_argument("--bits", type=int, default=S, help="RSA size, at least 3072 (default 4096)")
     g.add_argument("--key-file", type=Path, metavar="PATH", default=S,
                    help="private key path (default ~/.ssh/id_rsa or ~/.ssh/id_ed25519)")
-    g.add_argument("--kdf-rounds", type=int, metavar="N", default=S,
-                   help="bcrypt KDF rounds (default 24, as OpenSSH >= 9.4)")
+    if making:
+        g.add_argument("--kdf-rounds", type=int, metavar="N", default=S,
+                       help="bcrypt KDF rounds (default 24, as OpenSSH >= 9.4)")
     g.add_argument("--passphrase-file", type=Path, metavar="FILE", default=S,
                    help="read the passphrase from FILE (one trailing newline ignored)")
     g.add_argument("--passphrase-stdin", action="store_true", default=S,
@@ -72,10 +76,11 @@ def _key_options(p: argparse.ArgumentParser) -> None:
                    help="read the passphrase from Azure Key Vault: VAULT/NAME or https://HOST/secrets/NAME "
                    "(the instance's managed identity; needs onboarding[azure])")
     _keyvault_options(g)
-    g.add_argument("--no-passphrase", action="store_true", default=S,
-                   help="create a key without a passphrase (only when asked for)")
-    g.add_argument("--force", action="store_true", default=S,
-                   help="replace an existing key, moving the old pair to a timestamped backup")
+    if making:
+        g.add_argument("--no-passphrase", action="store_true", default=S,
+                       help="create a key without a passphrase (only when asked for)")
+        g.add_argument("--force", action="store_true", default=S,
+                       help="replace an existing key, moving the old pair to a timestamped backup")
 
 
 def _host_options(p: argparse.ArgumentParser) -> None:
@@ -197,7 +202,7 @@ def _git_info(p: argparse.ArgumentParser) -> None:
 
 
 def _doctor(p: argparse.ArgumentParser) -> None:
-    _key_options(p)
+    _key_options(p, making=False)  # read-only: which key, and how to open it for --auth-test
     _providers_option(p, "the team file's providers, else those already in known_hosts")
     p.add_argument("--known-hosts", type=Path, metavar="FILE", default=S,
                    help="known_hosts to check (default ~/.ssh/known_hosts)")
@@ -356,7 +361,12 @@ def main(argv: Sequence[str] | None = None, handoff: Mapping[str, Any] | None = 
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         command, args = command_of(args)
-        ns = build_parser(command or None).parse_args(args)
+        try:
+            ns = build_parser(command or None).parse_args(args)
+        except UsageError as exc:  # unknown options are reported by the top parser: name the command's help
+            if command and exc.hint == "see `onboard --help`":
+                exc.hint = f"see `onboard {command} --help`"
+            raise
         console.quiet = bool(getattr(ns, "quiet", False))
         console.verbose = bool(getattr(ns, "verbose", False))
         return _run(ns, console, handoff, args)

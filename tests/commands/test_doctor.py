@@ -109,3 +109,12 @@ def test_a_team_pinned_server_without_the_team_file_points_to_config(sshd: Sshd,
     assert "--config FILE" in done.stdout
     with_team = onboard("doctor", "--config", str(team))
     assert "known-hosts:corp" in with_team.stdout
+
+
+def test_doctor_takes_no_option_that_would_change_a_key(home: Path) -> None:
+    """doctor is read-only: --force, --bits, --no-passphrase are not its options (exit 2, its own help)."""
+    for option in ("--force", "--no-passphrase", "--bits=4096"):
+        done = onboard("doctor", option)
+        assert done.returncode == 2 and "unrecognized arguments" in done.stderr, option
+        assert "onboard doctor --help" in done.stderr
+    assert "--force" not in onboard("doctor", "--help").stdout
