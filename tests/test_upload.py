@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Sshd, onboard
+from helpers.cli import run_env
 from helpers.fake_apis import BAD, EMAIL, GOOD, NOSCOPE, FakeApis, serve
 
 SITES = ("github", "gitlab", "bitbucket", "gitea")
@@ -25,7 +26,7 @@ def apis() -> Iterator[FakeApis]:
 
 @pytest.fixture
 def key(home: Path) -> str:
-    r = onboard("keygen", "-y", "--key-type", "ed25519", "--no-passphrase")
+    r = run_env("keygen", "-y", "--key-type", "ed25519", "--no-passphrase")
     assert r.returncode == 0, r.output
     return (home / ".ssh" / "id_ed25519.pub").read_text()
 
@@ -49,7 +50,8 @@ def site_args(apis: FakeApis, site: str, tmp_path: Path) -> list[str]:
 
 
 def up(apis: FakeApis, tmp_path: Path, *sites: str, token: str = GOOD, extra: tuple[str, ...] = (),
-       env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+       env: dict[str, str] | None = None, child: bool = False):  # type: ignore[no-untyped-def]
+    """keys upload in-process (a mutation tool sees which code each test runs); child=True: `python -m onboarding`."""
     args: list[str] = []
     names: list[str] = []
     for site in sites:
@@ -57,8 +59,11 @@ def up(apis: FakeApis, tmp_path: Path, *sites: str, token: str = GOOD, extra: tu
         names.append(name)
         args += flags
     tokens = {k: (token if "TOKEN" in k else v) for k, v in ENV.items()}
-    return onboard("keys", "upload", *names, "--key-type", "ed25519", "--timeout", "2", *args, *extra,
-                   env={**tokens, "ONBOARD_FORGE_TOKEN": token, **(env or {})}, timeout=60)
+    argv = ["keys", "upload", *names, "--key-type", "ed25519", "--timeout", "2", *args, *extra]
+    full_env = {**tokens, "ONBOARD_FORGE_TOKEN": token, **(env or {})}
+    if child:
+        return onboard(*argv, env=full_env, timeout=60)
+    return run_env(*argv, env=full_env)
 
 
 def test_new_key_is_added_to_all_four_with_a_telling_title(apis: FakeApis, key: str, tmp_path: Path) -> None:
@@ -144,7 +149,7 @@ def test_a_3gb_content_length_is_refused_before_reading(apis: FakeApis, key: str
 
 def test_an_endless_body_is_abandoned_at_the_cap(apis: FakeApis, key: str, tmp_path: Path) -> None:
     apis.mode = "huge-chunked"
-    r = up(apis, tmp_path, "github")
+    r = up(apis, tmp_path, "github", child=True)  # a child: its peak memory is measured below
     assert r.returncode == 4, r.output
     assert "sent more than 4,194,304 bytes" in r.stderr
     # every child of this test so far (keygen, upload) stayed small: no 3 GB buffer
@@ -178,14 +183,14 @@ def test_bitbucket_page_that_is_not_a_page(apis: FakeApis, key: str, tmp_path: P
 
 
 def test_token_needs_https_and_an_api(key: str, tmp_path: Path) -> None:
-    r = onboard("keys", "upload", "github", "--key-type", "ed25519", "--github-api", "http://api.example.com",
+    r = run_env("keys", "upload", "github", "--key-type", "ed25519", "--github-api", "http://api.example.com",
                 env={"GH_TOKEN": GOOD})
     assert r.returncode == 2 and "https://" in r.stderr
-    r = onboard("keys", "upload", "github", "--key-type", "ed25519")
+    r = run_env("keys", "upload", "github", "--key-type", "ed25519")
     assert r.returncode == 2 and "GH_TOKEN" in r.stderr and "--token-file github=FILE" in r.stderr
-    r = onboard("keys", "upload", "azure-devops", "--key-type", "ed25519", env={"GH_TOKEN": GOOD})
+    r = run_env("keys", "upload", "azure-devops", "--key-type", "ed25519", env={"GH_TOKEN": GOOD})
     assert r.returncode == 2 and "paste the key by hand" in r.stderr
-    r = onboard("keys", "upload", "--key-type", "ed25519")
+    r = run_env("keys", "upload", "--key-type", "ed25519")
     assert r.returncode == 2 and "no provider has a token" in r.stderr
 
 
@@ -193,7 +198,7 @@ def test_token_needs_https_and_an_api(key: str, tmp_path: Path) -> None:
 def test_one_token_file_for_two_providers_is_refused(apis: FakeApis, key: str, tmp_path: Path) -> None:
     f = tmp_path / "token"
     f.write_text(GOOD + "\n")
-    r = onboard("keys", "upload", "github", "gitlab", "--key-type", "ed25519", "--github-api", apis.url("github"),
+    r = run_env("keys", "upload", "github", "gitlab", "--key-type", "ed25519", "--github-api", apis.url("github"),
                 "--gitlab-url", apis.url("gitlab"), "--token-file", str(f))
     assert r.returncode == 2 and "github=FILE" in r.stderr, r.output
     assert apis.seen == []  # nothing was sent anywhere
@@ -203,7 +208,7 @@ def test_each_token_reaches_only_its_provider(apis: FakeApis, key: str, tmp_path
     apis.tokens.update(github="tok_gh_only", gitlab="tok_gl_only")
     (tmp_path / "gh").write_text("tok_gh_only\n")
     (tmp_path / "gl").write_text("tok_gl_only")
-    r = onboard("keys", "upload", "github", "gitlab", "--key-type", "ed25519", "--github-api", apis.url("github"),
+    r = run_env("keys", "upload", "github", "gitlab", "--key-type", "ed25519", "--github-api", apis.url("github"),
                 "--gitlab-url", apis.url("gitlab"), "--token-file", f"github={tmp_path / 'gh'}",
                 "--token-file", f"gitlab={tmp_path / 'gl'}", env={"GH_TOKEN": "tok_env_unused"})
     assert r.returncode == 0, r.output
@@ -215,7 +220,7 @@ def test_each_token_reaches_only_its_provider(apis: FakeApis, key: str, tmp_path
 def test_bare_token_file_for_one_provider(apis: FakeApis, key: str, tmp_path: Path) -> None:
     f = tmp_path / "token"
     f.write_text(GOOD + "\n")
-    r = onboard("keys", "upload", "gitlab", "--key-type", "ed25519", "--gitlab-url", apis.url("gitlab"),
+    r = run_env("keys", "upload", "gitlab", "--key-type", "ed25519", "--gitlab-url", apis.url("gitlab"),
                 "--token-file", str(f))
     assert r.returncode == 0, r.output
     assert len(apis.keys["gitlab"]) == 1
@@ -234,7 +239,7 @@ def test_a_token_with_a_newline_inside_is_refused(apis: FakeApis, key: str, tmp_
 def test_team_provider_api_fields_are_checked(key: str, tmp_path: Path, fields: str, words: str) -> None:
     f = tmp_path / "p.toml"
     f.write_text(f'[providers.forge]\nhosts = ["forge.example"]\nfingerprints = ["SHA256:{"A" * 43}"]\n{fields}\n')
-    r = onboard("keys", "upload", "forge", "--key-type", "ed25519", "--providers-file", str(f), env={"ONBOARD_FORGE_TOKEN": GOOD})
+    r = run_env("keys", "upload", "forge", "--key-type", "ed25519", "--providers-file", str(f), env={"ONBOARD_FORGE_TOKEN": GOOD})
     assert r.returncode == 2 and words in r.stderr, r.output
 
 
