@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import onboard
+from helpers.cli import run_env
 
 from onboarding import keys
 from tests.helpers.faults import killed_at
@@ -32,7 +32,7 @@ def assert_matching_pair(key: Path) -> None:
 
 def test_force_killed_at_every_step_then_a_run_leaves_a_matching_pair(home: Path) -> None:
     key = home / ".ssh" / "id_ed25519"
-    assert onboard(*ARGS, env=ENV).returncode == 0
+    assert run_env(*ARGS, env=ENV).returncode == 0
     step = 0
     while True:
         step += 1
@@ -41,7 +41,7 @@ def test_force_killed_at_every_step_then_a_run_leaves_a_matching_pair(home: Path
             break  # past the last change: the run completed
         assert status == -signal.SIGKILL, status
         public_of(key)  # the private key is whole: real ssh-keygen opens it (old or new)
-        r = onboard(*ARGS, env=ENV)  # the next ordinary run
+        r = run_env(*ARGS, env=ENV)  # the next ordinary run
         assert r.returncode == 0, (step, r.output)
         assert_matching_pair(key)
         assert step < 40, "the --force run never completed"
@@ -52,16 +52,16 @@ def test_force_killed_at_every_step_then_a_run_leaves_a_matching_pair(home: Path
 
 def test_killed_between_the_two_renames_is_repaired_from_the_private_key(home: Path) -> None:
     key, pub = home / ".ssh" / "id_ed25519", home / ".ssh" / "id_ed25519.pub"
-    assert onboard(*ARGS, env=ENV).returncode == 0
+    assert run_env(*ARGS, env=ENV).returncode == 0
     old_pub = pub.read_bytes()
     other = home / "other"
-    assert onboard(*ARGS, "--key-file", str(other), env=ENV).returncode == 0
+    assert run_env(*ARGS, "--key-file", str(other), env=ENV).returncode == 0
     os.replace(other, key)  # a new private key with the old .pub: what a kill between renames leaves
-    r = onboard(*ARGS, env={"PW": "wrong passphrase"})  # the repair needs no passphrase...
+    r = run_env(*ARGS, env={"PW": "wrong passphrase"})  # the repair needs no passphrase...
     assert pub.read_bytes() != old_pub
     assert_matching_pair(key)
     assert r.returncode == 5  # ...and reuse still checks it
-    r = onboard(*ARGS, env=ENV)
+    r = run_env(*ARGS, env=ENV)
     assert r.returncode == 0, r.output
     kept = list((home / ".ssh").glob("id_ed25519.pub.mismatched-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == old_pub  # nothing overwritten silently
@@ -69,7 +69,7 @@ def test_killed_between_the_two_renames_is_repaired_from_the_private_key(home: P
 
 def test_public_blob_is_read_without_the_passphrase(home: Path) -> None:
     key = home / "k"
-    assert onboard(*ARGS, "--key-file", str(key), env=ENV).returncode == 0
+    assert run_env(*ARGS, "--key-file", str(key), env=ENV).returncode == 0
     blob = keys.public_blob_of(key.read_bytes())
     assert blob is not None
     assert keys.fingerprint_of_blob(blob) == keys.fingerprint_of_line(" ".join(public_of(key)))
@@ -77,7 +77,7 @@ def test_public_blob_is_read_without_the_passphrase(home: Path) -> None:
 
 
 def test_force_on_a_full_disk_leaves_no_backup_and_changes_nothing(home: Path) -> None:
-    assert onboard("keygen", "-y", "--no-passphrase", "--key-type", "rsa").returncode == 0
+    assert run_env("keygen", "-y", "--no-passphrase", "--key-type", "rsa").returncode == 0
     ssh = home / ".ssh"
     before = {p.name: p.read_bytes() for p in ssh.iterdir()}
 
