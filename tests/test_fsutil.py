@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import signal
 import stat
 import subprocess
@@ -148,6 +149,9 @@ def test_stale_temp_boundaries() -> None:
     live = f".k.onboard-{os.getpid()}-0123abcd.tmp"
     assert not fsutil.is_stale_temp(live, st, now + fsutil.DEAD_AFTER - 1)
     assert fsutil.is_stale_temp(live, st, now + fsutil.DEAD_AFTER)
+    folder = os.lstat(Path(__file__).parent)  # our name pattern, but not a regular file: never ours
+    assert not fsutil.is_stale_temp(name, folder, folder.st_mtime + fsutil.DEAD_AFTER)
+    assert not fsutil.is_stale_temp(".k.onboard-xyz.tmp", st, now + fsutil.DEAD_AFTER)
 
 
 def test_a_missing_private_dir_is_created_0700_whatever_the_umask(tmp_path: Path, open_umask: None) -> None:
@@ -320,10 +324,105 @@ def test_write_temp_and_commit(tmp_path: Path, open_umask: None) -> None:
 
 
 @pytest.mark.parametrize(("code", "hint"), [
-    (errno.EACCES, "check who owns"), (errno.EPERM, "check who owns"), (errno.ENOSPC, "free some disk space"),
-    (errno.EDQUOT, "free some disk space"), (errno.EROFS, "read-only"), (errno.EIO, None),
+    (errno.EACCES, "check who owns {d} (ls -ld {d}); run as that user or as root with --user"),
+    (errno.EPERM, "check who owns {d} (ls -ld {d}); run as that user or as root with --user"),
+    (errno.ENOSPC, "free some disk space and run the command again; nothing was changed"),
+    (errno.EDQUOT, "free some disk space and run the command again; nothing was changed"),
+    (errno.EFBIG, "free some disk space and run the command again; nothing was changed"),
+    (errno.EROFS, "that file system is read-only"),
+    (errno.EIO, None),
 ])
 def test_write_errors_say_what_to_do(tmp_path: Path, code: int, hint: str | None) -> None:
     err = fsutil._describe(OSError(code, "x"), tmp_path / "f")
-    assert str(tmp_path / "f") in err.message and os.strerror(code) in err.message
-    assert (err.hint is None) if hint is None else (hint in (err.hint or ""))
+    assert err.message == f"cannot write {tmp_path / 'f'}: {os.strerror(code)}"
+    assert err.hint == (hint.format(d=tmp_path) if hint else None)
+    assert fsutil._describe(OSError("no errno"), tmp_path / "f").message == f"cannot write {tmp_path / 'f'}: no errno"
+
+
+@pytest.fixture
+def small_files() -> Iterator[None]:
+    """A file size limit of 100 bytes (RLIMIT_FSIZE): a longer write fails with EFBIG, as on a full disk."""
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+
+
+@pytest.mark.usefixtures("small_files")
+def test_a_full_disk_is_a_write_error_naming_the_file_and_changes_nothing(tmp_path: Path) -> None:
+    big = b"x" * 1000
+    old = tmp_path / "known_hosts"
+    old.write_bytes(b"old\n")
+    calls = [
+        lambda: fsutil.write_new(tmp_path / "id", big, mode=0o600, owner=None),
+        lambda: fsutil.replace_file(old, big, default_mode=0o644, owner=None),
+        lambda: fsutil.write_temp(old, big, mode=0o600, owner=None),
+    ]
+    for call in calls:
+        with pytest.raises(fsutil.WriteError) as err:
+            call()
+        assert err.value.message.startswith("cannot write ") and os.strerror(errno.EFBIG) in err.value.message
+        assert err.value.hint == "free some disk space and run the command again; nothing was changed"
+    assert old.read_bytes() == b"old\n" and not (tmp_path / "id").exists()
+    assert temps(tmp_path) == []
+
+
+def test_write_errors_name_the_file_written(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes into a read-only folder anyway")
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    with pytest.raises(fsutil.WriteError, match=f"cannot write {ro / 'id'}: Permission denied"):
+        fsutil.write_new(ro / "id", b"x", mode=0o600, owner=None)
+
+
+def test_a_failed_rename_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "config"
+    path.write_bytes(b"old")
+
+    def cross_device(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    with pytest.raises(fsutil.WriteError, match=f"cannot write {path}: "):
+        fsutil.replace_file(path, b"new", default_mode=0o644, owner=None)
+    assert path.read_bytes() == b"old" and temps(tmp_path) == []
+    monkeypatch.undo()
+    tmp = fsutil.write_temp(path, b"new", mode=0o600, owner=None)
+    tmp.unlink()
+    with pytest.raises(fsutil.WriteError, match=f"cannot write {path}: No such file or directory"):
+        fsutil.commit_temp(tmp, path)
+    assert path.read_bytes() == b"old"
+
+
+def test_an_unreadable_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_bytes(b"x")
+
+    def broken(self: Path) -> bytes:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(Path, "read_bytes", broken)
+    with pytest.raises(fsutil.WriteError) as err:
+        fsutil.read_bytes(path)
+    assert err.value.message == f"cannot read {path}: {os.strerror(errno.EIO)}"
+
+
+@pytest.mark.parametrize("uid", [1, 65534])
+def test_files_written_for_another_owner_are_theirs(tmp_path: Path, uid: int) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to write a file for another user")
+    fsutil.write_new(tmp_path / "id", b"k", mode=0o600, owner=(uid, uid))
+    tmp = fsutil.write_temp(tmp_path / "cfg", b"c", mode=0o644, owner=(uid, uid))
+    fsutil.replace_file(tmp_path / "kh", b"h", default_mode=0o644, owner=(uid, uid))
+    for p in (tmp_path / "id", tmp, tmp_path / "kh"):
+        assert (os.stat(p).st_uid, os.stat(p).st_gid) == (uid, uid), p
+    theirs = tmp_path / "theirs"
+    theirs.write_bytes(b"old")
+    os.chown(theirs, uid, uid)
+    fsutil.replace_file(theirs, b"new", default_mode=0o644, owner=None)  # root editing a user's file
+    assert os.stat(theirs).st_uid == uid
