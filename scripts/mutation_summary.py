@@ -30,13 +30,28 @@ def verdict(code: int | None) -> str:
     return "suspicious"
 
 
-def main(module: str) -> int:
+def verdicts(module: str) -> dict[str, int | None]:
     root = Path("mutants") / "onboarding"
     metas = sorted((root / "api").glob("*.py.meta")) if module == "api" else [root / f"{module}.py.meta"]
     codes: dict[str, int | None] = {}
     for meta in metas:
         if meta.exists():
             codes.update(json.loads(meta.read_text())["exit_code_by_key"])
+    return codes
+
+
+def pending(module: str) -> int:
+    """The mutants still to check: never checked, survived, no tests, suspicious (all of them before a first run)."""
+    codes = verdicts(module)
+    names = [k for k, c in codes.items() if verdict(c) not in ("killed", "timed out")] if codes else []
+    print("\n".join(names) if names or not codes else "", end="")
+    if not codes:
+        print(f"onboarding.{module}.*")
+    return 0
+
+
+def main(module: str) -> int:
+    codes = verdicts(module)
     counts = Counter(verdict(code) for code in codes.values())
     total = len(codes)
     caught = counts["killed"] + counts["timed out"]
@@ -50,4 +65,4 @@ def main(module: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(pending(sys.argv[2]) if sys.argv[1] == "--pending" else main(sys.argv[1]))
