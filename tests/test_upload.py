@@ -13,6 +13,8 @@ from conftest import Sshd, onboard
 from helpers.cli import run_env
 from helpers.fake_apis import BAD, EMAIL, GOOD, NOSCOPE, FakeApis, serve
 
+from onboarding.errors import UsageError
+
 SITES = ("github", "gitlab", "bitbucket", "gitea")
 ENV = {"GH_TOKEN": GOOD, "GITLAB_TOKEN": GOOD, "BITBUCKET_TOKEN": GOOD, "BITBUCKET_EMAIL": EMAIL,
        "ONBOARD_CODEBERG_TOKEN": GOOD}
@@ -261,3 +263,34 @@ def test_unattended_setup_uploads_then_clones(apis: FakeApis, sshd: Sshd, bare_r
     assert (home / bare_repo[:-4] / "README.md").exists()
     assert GOOD not in r.output
     assert [h for h in watcher.hits if "/cmdline" in h] == []  # the token is in no process's argv
+
+
+# -- onboarding.upload: the names setup and the wizard call, in-process ---------------------------
+def test_the_setup_upload_step_adds_once_then_finds_it(apis: FakeApis, key: str) -> None:
+    from onboarding import api
+    from onboarding import upload as up
+
+    ep = api.Endpoint("github", "github", apis.url("github"))
+    first = up.upload(ep, key, "onboard test", token=GOOD, timeout=5)
+    assert first == up.UploadResult("github", "added", "onboard test")
+    again = up.upload(ep, key, "another title", token=GOOD, timeout=5)
+    assert again == up.UploadResult("github", "already-registered", "onboard test")
+    assert len(apis.keys["github"]) == 1 and apis.posts == 1
+    bb = api.Endpoint("bitbucket", "bitbucket", apis.url("bitbucket"))
+    assert up.upload(bb, key, "t", token=GOOD, timeout=5, email=EMAIL).status == "added"
+    with pytest.raises(UsageError, match="email"):
+        up.upload(bb, key, "t", token=GOOD, timeout=5)
+
+
+def test_the_setup_token_reader_takes_a_file_for_its_provider_only(tmp_path: Path) -> None:
+    from onboarding import upload as up
+
+    f = tmp_path / "token"
+    f.write_text("tok_from_file\n")
+    assert up.read_token("github", f, {}) == "tok_from_file"  # a bare file: for this provider
+    assert up.read_token("github", {"gitlab": f}, {"GH_TOKEN": "tok_env"}) == "tok_env"
+    assert up.read_token("gitlab", {"gitlab": f}, {"GITLAB_TOKEN": "tok_env"}) == "tok_from_file"
+    with pytest.raises(UsageError, match="no token for github"):
+        up.read_token("github", None, {})
+    with pytest.raises(UsageError, match="not one token"):
+        up.read_token("github", None, {"GH_TOKEN": "a b"})
