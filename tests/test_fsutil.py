@@ -154,7 +154,7 @@ def test_stale_temp_boundaries() -> None:
 
 
 def test_a_missing_private_dir_is_created_0700_whatever_the_umask(tmp_path: Path, open_umask: None) -> None:
-    d = tmp_path / "a" / ".ssh"
+    d = tmp_path / "a" / "b" / ".ssh"  # missing parents are made too (--key-file in a new folder)
     assert fsutil.ensure_private_dir(d, None) == f"created {d} (mode 0700)"
     assert mode(d) == 0o700 and d.is_dir()
     assert fsutil.ensure_private_dir(d, None) is None  # already right: nothing done
@@ -192,10 +192,10 @@ def test_a_private_dir_of_another_owner_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConflictError, match="owned by uid 65534"):
         fsutil.ensure_private_dir(d, None)
     assert mode(d) == 0o755
-    assert fsutil.ensure_private_dir(d, (65534, 65534)) == f"tightened {d} from 0755 to 0700"  # theirs: fine
+    assert fsutil.ensure_private_dir(d, (65534, 65533)) == f"tightened {d} from 0755 to 0700"  # theirs: fine
     fresh = tmp_path / "fresh"
-    fsutil.ensure_private_dir(fresh, (65534, 65534))
-    assert (os.stat(fresh).st_uid, os.stat(fresh).st_gid) == (65534, 65534)
+    fsutil.ensure_private_dir(fresh, (65534, 65533))
+    assert (os.stat(fresh).st_uid, os.stat(fresh).st_gid) == (65534, 65533)
 
 
 def test_write_new_creates_exactly_the_mode_asked(tmp_path: Path, open_umask: None) -> None:
@@ -354,14 +354,14 @@ def test_a_full_disk_is_a_write_error_naming_the_file_and_changes_nothing(tmp_pa
     old = tmp_path / "known_hosts"
     old.write_bytes(b"old\n")
     calls = [
-        lambda: fsutil.write_new(tmp_path / "id", big, mode=0o600, owner=None),
-        lambda: fsutil.replace_file(old, big, default_mode=0o644, owner=None),
-        lambda: fsutil.write_temp(old, big, mode=0o600, owner=None),
+        (tmp_path / "id", lambda: fsutil.write_new(tmp_path / "id", big, mode=0o600, owner=None)),
+        (old, lambda: fsutil.replace_file(old, big, default_mode=0o644, owner=None)),
+        (old, lambda: fsutil.write_temp(old, big, mode=0o600, owner=None)),
     ]
-    for call in calls:
+    for path, call in calls:
         with pytest.raises(fsutil.WriteError) as err:
             call()
-        assert err.value.message.startswith("cannot write ") and os.strerror(errno.ENOSPC) in err.value.message
+        assert err.value.message == f"cannot write {path}: {os.strerror(errno.ENOSPC)}"
         assert err.value.hint == "free some disk space and run the command again; nothing was changed"
     assert old.read_bytes() == b"old\n" and not (tmp_path / "id").exists()
     assert temps(tmp_path) == []
@@ -422,3 +422,27 @@ def test_files_written_for_another_owner_are_theirs(tmp_path: Path, uid: int) ->
     os.chown(theirs, uid, uid)
     fsutil.replace_file(theirs, b"new", default_mode=0o644, owner=None)  # root editing a user's file
     assert os.stat(theirs).st_uid == uid
+
+
+def test_a_planted_file_or_link_at_the_temp_name_is_never_written_through(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """An attacker who guesses the temp name and plants a link there (to a file of the victim's) or a file."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"victim's data")
+    planted = tmp_path / ".id.onboard-1-deadbeef.tmp"
+    monkeypatch.setattr(fsutil, "_temp_name", lambda path: planted)
+    for plant in (lambda: planted.symlink_to(victim), lambda: planted.write_bytes(b"attacker's")):
+        plant()
+        with pytest.raises(fsutil.WriteError):
+            fsutil.write_new(tmp_path / "id", b"secret key", mode=0o600, owner=None)
+        assert victim.read_bytes() == b"victim's data" and not (tmp_path / "id").exists()
+        assert planted.is_symlink() or planted.read_bytes() == b"attacker's"
+        planted.unlink()
+
+
+def test_a_temp_left_by_a_killed_write_is_removed_by_a_later_write(tmp_path: Path) -> None:
+    """As a SIGKILL between writing and renaming leaves it: once stale, the next write in the folder removes it."""
+    left = fsutil.write_temp(tmp_path / "known_hosts", b"half", mode=0o600, owner=None)
+    age(left, fsutil.DEAD_AFTER + 60)  # our own pid is alive: only its age says the writer is gone
+    fsutil.replace_file(tmp_path / "config", b"x", default_mode=0o644, owner=None)
+    assert not left.exists() and temps(tmp_path) == []
