@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -11,10 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.gitrepo import git
+from helpers.gitrepo import git, make_bare, make_repo
+from helpers.gitserver import client_key, interrupt_when, silent_server
 from helpers.procwatch import ProcWatcher
 from helpers.run import onboard
 from helpers.sshd import Sshd
+
+from onboarding import clone
+from onboarding.errors import ConflictError, GitError, NetworkError
 
 PW = "clone passphrase 42"
 
@@ -327,3 +332,152 @@ def test_an_existing_clone_of_the_same_repository_in_another_spelling_is_kept(ho
     git("remote", "set-url", "origin", "git@github.com:org/other.git", cwd=home / "app")
     r = onboard("clone", "git@github.com:org/app.git", "-y")
     assert r.returncode == 5 and "already exists and is not empty" in r.stderr
+
+
+# -- in-process: the clone step itself (clone.run_clone, check_free) ------------------------
+def _options(tmp_path: Path, key: Path, known: str = "") -> clone.SshOptions:
+    kh = tmp_path / "known_hosts"
+    kh.write_text(known)
+    return clone.SshOptions(key=key, known_hosts=kh, batch=True, connect_timeout=5)
+
+
+def _served_repo(sshd: Sshd, tmp_path: Path) -> str:
+    """A bare repository with `main` (two commits) and a `feature` branch with its own file."""
+    name = f"branches{time.monotonic_ns()}.git"
+    work = tmp_path / "branchwork"
+    make_repo(work, {"README.md": "one\n"})
+    (work / "README.md").write_text("two\n")
+    git("commit", "-q", "-am", "second", cwd=work)
+    git("checkout", "-q", "-b", "feature", cwd=work)
+    (work / "feature.txt").write_text("only on feature\n")
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "feature", cwd=work)
+    git("checkout", "-q", "main", cwd=work)
+    git("clone", "-q", "--bare", str(work), str(sshd.root / "repos" / name))
+    return name
+
+
+@pytest.mark.sshd
+def test_branch_and_depth_reach_git(sshd: Sshd, tmp_path: Path) -> None:
+    key = client_key(tmp_path / "keys")
+    sshd.authorize(Path(str(key) + ".pub"))
+    o = _options(tmp_path, key, f"[127.0.0.1]:{sshd.port} {sshd.public_key('ed25519')}\n")
+    url = clone.parse_url(sshd.url(_served_repo(sshd, tmp_path)))
+    dest = tmp_path / "out"
+    clone.run_clone(url, dest, o, branch="feature", depth=1, progress=False)
+    assert (dest / "feature.txt").read_text() == "only on feature\n"  # --branch: that branch is checked out
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=dest).strip() == "feature"
+    assert git("rev-parse", "--is-shallow-repository", cwd=dest).strip() == "true"  # --depth 1
+    assert git("rev-list", "--count", "HEAD", cwd=dest).strip() == "1"
+    full = tmp_path / "full"
+    clone.run_clone(url, full, o, branch=None, depth=None, progress=False)
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=full).strip() == "main"
+    assert git("rev-list", "--count", "HEAD", cwd=full).strip() == "2"
+    assert not (full / "feature.txt").exists()
+
+
+def test_a_branch_that_looks_like_an_option_is_refused(tmp_path: Path) -> None:
+    from onboarding.errors import UsageError
+
+    url = clone.parse_url("git@github.com:org/app.git")
+    with pytest.raises(UsageError, match="cannot start with '-'"):
+        clone.run_clone(url, tmp_path / "d", _options(tmp_path, tmp_path / "k"), branch="--upload-pack=touch x",
+                        depth=None, progress=False)
+    assert not (tmp_path / "d").exists()
+
+
+def test_an_insteadof_rewrite_to_a_local_path_is_not_followed(home: Path, tmp_path: Path) -> None:
+    """A git config rewrite (url.<x>.insteadOf) of an accepted ssh URL to the file transport is refused by git."""
+    local = tmp_path / "local"
+    make_bare(local / "app.git", {"README.md": "local data\n"})
+    (home / ".gitconfig").write_text(f'[url "file://{local}/"]\n\tinsteadOf = git@example.invalid:\n')
+    url = clone.parse_url("git@example.invalid:app.git")
+    dest = tmp_path / "dest"
+    with pytest.raises(GitError, match="transport 'file' not allowed"):
+        clone.run_clone(url, dest, _options(tmp_path, tmp_path / "k"), branch=None, depth=None, progress=False)
+    assert not dest.exists()
+
+
+def test_a_failed_clone_into_a_fresh_folder_removes_it(tmp_path: Path) -> None:
+    with silent_server() as port:
+        url = clone.parse_url(f"ssh://git@127.0.0.1:{port}/app.git")
+        dest = tmp_path / "parent" / "app"
+        with pytest.raises(NetworkError):
+            clone.run_clone(url, dest, _options(tmp_path, tmp_path / "k"), branch=None, depth=None, progress=False)
+    assert not dest.exists()
+    assert (tmp_path / "parent").is_dir()  # the parents stay: mkdir -p made them for the next try
+
+
+@pytest.mark.parametrize("existed", [True, False], ids=["empty-folder-existed", "fresh"])
+def test_an_interrupted_clone_leaves_what_was_there(tmp_path: Path, existed: bool) -> None:
+    """Ctrl-C while git is connecting (git already laid out .git): SIGKILLed git cleans nothing up itself."""
+    dest = tmp_path / "dest"
+    if existed:
+        dest.mkdir()
+    with silent_server() as port:
+        url = clone.parse_url(f"ssh://git@127.0.0.1:{port}/app.git")
+        with pytest.raises(KeyboardInterrupt), interrupt_when(lambda: (dest / ".git" / "HEAD").exists()):
+            clone.run_clone(url, dest, _options(tmp_path, tmp_path / "k"), branch=None, depth=None,
+                            progress=False)
+    if existed:
+        assert dest.is_dir() and list(dest.iterdir()) == []  # the user's empty folder, empty again
+    else:
+        assert not os.path.lexists(dest)
+
+
+def test_cleanup_of_an_existing_folder_removes_only_its_contents_not_link_targets(tmp_path: Path) -> None:
+    """What git left in a folder that existed empty goes; a symlink in it is unlinked, never followed."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("keep\n")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / ".git" / "objects").mkdir(parents=True)
+    (dest / "file").write_text("x")
+    (dest / "link").symlink_to(victim)
+    clone._remove(dest, created=False)
+    assert dest.is_dir() and list(dest.iterdir()) == []
+    assert (victim / "precious").read_text() == "keep\n"
+
+
+@pytest.mark.parametrize("kind", ["symlink-to-empty-dir", "file", "non-empty-dir", "dangling-symlink"])
+def test_check_free_refuses_anything_but_an_empty_real_folder(tmp_path: Path, kind: str) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    path = tmp_path / "dest"
+    if kind == "symlink-to-empty-dir":
+        path.symlink_to(empty)  # git would clone through the link into a folder elsewhere
+    elif kind == "file":
+        path.write_text("x")
+    elif kind == "non-empty-dir":
+        path.mkdir()
+        (path / ".hidden").write_text("x")
+    else:
+        path.symlink_to(tmp_path / "missing")
+    with pytest.raises(ConflictError, match="already exists and is not empty"):
+        clone.check_free(path)
+
+
+def test_check_free_accepts_an_absent_path_and_an_empty_folder(tmp_path: Path) -> None:
+    clone.check_free(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    clone.check_free(tmp_path / "empty")
+
+
+def test_ssh_is_told_to_trust_only_the_verified_hosts_and_key(tmp_path: Path) -> None:
+    o = clone.SshOptions(key=tmp_path / "k y", known_hosts=tmp_path / "kh", batch=True, connect_timeout=0.2)
+    argv = shlex.split(clone.git_env(o)["GIT_SSH_COMMAND"])
+    opts = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "-o")
+    assert argv[argv.index("-i") + 1] == str(tmp_path / "k y")
+    assert opts["StrictHostKeyChecking"] == "yes" and opts["IdentitiesOnly"] == "yes"
+    assert opts["UserKnownHostsFile"] == str(tmp_path / "kh") and opts["UpdateHostKeys"] == "no"
+    assert opts["BatchMode"] == "yes"
+    assert opts["ConnectTimeout"] == "1"  # never 0: that would mean no timeout at all
+    assert int(opts["ServerAliveInterval"]) > 0 and int(opts["ServerAliveCountMax"]) > 0
+    assert clone.git_env(o)["GIT_TERMINAL_PROMPT"] == "0"
+    interactive = clone.SshOptions(key=tmp_path / "k", known_hosts=tmp_path / "kh", batch=False,
+                                   agent_sock=tmp_path / "agent.sock")
+    env = clone.git_env(interactive)
+    assert "BatchMode" not in env["GIT_SSH_COMMAND"]
+    assert env["SSH_AUTH_SOCK"] == str(tmp_path / "agent.sock")
+    assert "SSH_AUTH_SOCK" not in clone.git_env(o)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers.cli import run_env
 from helpers.gitrepo import git, make_repo
 from helpers.run import onboard
 
@@ -64,7 +65,7 @@ def reference(cwd: Path, extra: dict[str, str], *, v1: bool) -> dict[str, str]:
 
 
 def git_info(cwd: Path, sdk: str, extra: dict[str, str]) -> dict[str, str]:
-    r = onboard("git-info", str(cwd), "--sdk", sdk, "--json", env=extra)
+    r = run_env("git-info", str(cwd), "--sdk", sdk, "--json", env=extra)
     assert r.returncode == 0, r.output
     return dict(json.loads(r.stdout))
 
@@ -298,22 +299,22 @@ def test_v2_equals_the_real_azure_ai_ml_function(tmp_path: Path) -> None:
 
 def test_warnings_name_the_trap_and_the_fix(tmp_path: Path) -> None:
     cwd, _ = token_url(tmp_path)
-    r = onboard("git-info", str(cwd))
+    r = run_env("git-info", str(cwd))
     assert "drops ALL Git properties" in r.stderr and "git remote set-url origin git@" in r.stderr
     assert "ghp_secret123" not in r.stdout  # masked on the terminal ...
-    assert "ghp_secret123" in onboard("git-info", str(cwd), "--json").stdout  # ... exact in --json
+    assert "ghp_secret123" in run_env("git-info", str(cwd), "--json").stdout  # ... exact in --json
     cwd, _ = detached(tmp_path / "d")
-    assert "AZUREML_GIT_BRANCH" in onboard("git-info", str(cwd)).stderr
+    assert "AZUREML_GIT_BRANCH" in run_env("git-info", str(cwd)).stderr
     cwd, _ = untracked_only(tmp_path / "u")
-    assert "untracked files: notes.txt" in onboard("git-info", str(cwd)).stderr
+    assert "untracked files: notes.txt" in run_env("git-info", str(cwd)).stderr
     cwd, _ = not_a_repo(tmp_path / "n")
-    r = onboard("git-info", str(cwd))
+    r = run_env("git-info", str(cwd))
     assert r.returncode == 0 and "not inside a Git work tree" in r.stderr
 
 
 def test_json_is_the_mapping_alone(tmp_path: Path) -> None:
     cwd, _ = clean(tmp_path)
-    r = onboard("git-info", str(cwd), "--json", "--sdk", "v2")
+    r = run_env("git-info", str(cwd), "--json", "--sdk", "v2")
     data = json.loads(r.stdout)
     assert set(data) == {"mlflow.source.git.repoURL", "mlflow.source.git.branch", "mlflow.source.git.commit",
                          "azureml.git.dirty"}
@@ -324,20 +325,20 @@ def test_dubious_ownership_warns_with_safe_directory_fix(tmp_path: Path) -> None
     cwd, _ = clean(tmp_path)
     for p in [cwd, *cwd.rglob("*")]:
         os.lchown(p, 4242, 4242)
-    r = onboard("git-info", str(cwd), "--json", "--sdk", "v2")
+    r = run_env("git-info", str(cwd), "--json", "--sdk", "v2")
     assert json.loads(r.stdout) == reference(cwd, {}, v1=False) == {}
     assert "dubious ownership" in r.stderr and "safe.directory" in r.stderr and str(cwd) in r.stderr
 
 
 def test_git_missing(tmp_path: Path) -> None:
     cwd, _ = clean(tmp_path)
-    r = onboard("git-info", str(cwd), "--json", env={"PATH": str(tmp_path / "nothing-here")})
+    r = run_env("git-info", str(cwd), "--json", env={"PATH": str(tmp_path / "nothing-here")})
     assert r.returncode == 0 and json.loads(r.stdout) == {}
     assert "git is not installed" in r.stderr
 
 
 def test_bad_path_is_exit_2(tmp_path: Path) -> None:
-    r = onboard("git-info", str(tmp_path / "missing"))
+    r = run_env("git-info", str(tmp_path / "missing"))
     assert r.returncode == 2 and "not a directory" in r.stderr
 
 
@@ -456,7 +457,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_timeout_must_be_positive(tmp_path: Path) -> None:
-    r = onboard("git-info", str(tmp_path), "--timeout", "0")
+    r = run_env("git-info", str(tmp_path), "--timeout", "0")
     assert r.returncode == 2 and "--timeout" in r.stderr
 
 
@@ -464,9 +465,9 @@ def test_timeout_must_be_positive(tmp_path: Path) -> None:
 def test_an_ssh_user_is_not_a_credential(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r")
     git("remote", "add", "origin", "ssh://git@github.com/org/app.git", cwd=repo)
-    assert "user name or token" not in onboard("git-info", str(repo)).stderr
+    assert "user name or token" not in run_env("git-info", str(repo)).stderr
     git("remote", "set-url", "origin", "https://dev.azure.com/pat123@org/p/_git/r", cwd=repo)  # has_pat_token: 2nd form
-    assert "drops ALL Git properties" in onboard("git-info", str(repo)).stderr
+    assert "drops ALL Git properties" in run_env("git-info", str(repo)).stderr
 
 
 def test_a_branch_name_that_is_not_utf8_is_not_called_detached(tmp_path: Path) -> None:
@@ -474,7 +475,7 @@ def test_a_branch_name_that_is_not_utf8_is_not_called_detached(tmp_path: Path) -
     subprocess.run([b"git", b"checkout", b"-q", b"-b", b"caf\xe9"], cwd=repo, check=True)
     assert git_info(repo, "v2", {}) == reference(repo, {}, v1=False)
     assert "mlflow.source.git.branch" not in git_info(repo, "v2", {})
-    r = onboard("git-info", str(repo))
+    r = run_env("git-info", str(repo))
     assert "not valid UTF-8" in r.stderr and "detached" not in r.stderr
 
 
@@ -510,6 +511,6 @@ def test_dubious_ownership_is_found_in_a_german_locale(tmp_path: Path) -> None:
     said = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **german})
     assert "dubious ownership" not in said.stderr  # git itself speaks German here ...
-    r = onboard("git-info", str(cwd), env=german)
+    r = run_env("git-info", str(cwd), env=german)
     assert "dubious ownership" in r.stderr and "not inside a Git work tree" not in r.stderr  # ... we still understand
     assert "only if you trust" in r.stderr

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.trust import fresh_key, lines_for, plain_keys_for, ssh_reaches_auth
 
 from onboarding import hostkeys, known_hosts
 from onboarding import providers as prov
-from tests.helpers.trust import fresh_key, lines_for, plain_keys_for, ssh_reaches_auth
 
 GITHUB = prov.builtin()["github"]
 PINNED = {k.text for k in GITHUB.keys}
@@ -132,3 +132,169 @@ def test_verify_reports_what_it_removed_narrowed_and_kept(tmp_path: Path) -> Non
     doc = json.loads(r.stdout)
     assert len(doc["neutralised"]) == 1 and "mirror.example" in doc["neutralised"][0]
     assert len(doc["cert_authorities"]) == 1 and "@cert-authority" in r.stderr
+
+
+# -- hashing, markers and malformed names, checked against OpenSSH --------------------------
+def _fp(key: str) -> str:
+    from onboarding.keys import fingerprint_of_line
+
+    return fingerprint_of_line(key)
+
+
+def test_hashed_additions_are_hashed_for_real(tmp_path: Path) -> None:
+    """With hashing on, the added lines name no host in clear, and OpenSSH still finds them for the host."""
+    asked: list[bool] = []
+
+    def hash_known_hosts() -> bool:
+        asked.append(True)
+        return True
+
+    result = known_hosts.merge(b"", hostkeys.pins_for(GITHUB), (), hashed=hash_known_hosts)
+    assert asked == [True]  # asked once, however many lines are added
+    kh = tmp_path / "known_hosts"
+    kh.write_bytes(result.data)
+    lines = result.data.decode().splitlines()
+    assert len(lines) == len(PINNED) * len(GITHUB.hosts)
+    assert all(ln.startswith("|1|") for ln in lines)
+    assert b"github.com" not in result.data  # a reader of the file cannot tell which hosts it trusts
+    assert plain_keys_for(kh, "github.com") == PINNED  # OpenSSH computes the same HMAC
+    assert plain_keys_for(kh, "gitlab.com") == set()
+    # Each line has its own salt: two hashes of one name differ, yet both match it.
+    first, second = known_hosts.hash_name("github.com"), known_hosts.hash_name("github.com")
+    assert first != second
+    assert known_hosts.parse_line(f"{first} {fresh_key()}\n".encode()).names_host("github.com")
+    assert not known_hosts.parse_line(f"{first} {fresh_key()}\n".encode()).names_host("gitlab.com")
+
+
+def test_nothing_to_add_asks_nothing_about_hashing() -> None:
+    pinned = "".join(f"{h.pattern} {k}\n" for h in GITHUB.hosts for k in sorted(PINNED)).encode()
+
+    def must_not_be_asked() -> bool:
+        raise AssertionError("HashKnownHosts was asked although nothing is added")
+
+    result = known_hosts.merge(pinned, hostkeys.pins_for(GITHUB), (), hashed=must_not_be_asked)
+    assert not result.changed and result.data == pinned
+
+
+def test_plain_additions_name_the_host() -> None:
+    result = known_hosts.merge(b"", hostkeys.pins_for(GITHUB), (), hashed=False)
+    assert {" ".join(ln.split()[1:]) for ln in result.data.decode().splitlines()} == PINNED
+    assert all(ln.split()[0] in {h.pattern for h in GITHUB.hosts} for ln in result.data.decode().splitlines())
+    assert len(result.added) == len(result.data.decode().splitlines())
+
+
+def test_a_hashed_line_trusting_the_pinned_key_is_enough(tmp_path: Path) -> None:
+    key = fresh_key()
+    pin = known_hosts.Pin("git.corp.example", (key,), exclusive=True)
+    data = f"{known_hosts.hash_name('git.corp.example')} {key}\n".encode()
+    result = known_hosts.merge(data, [pin], (), hashed=False)
+    assert not result.changed and result.data == data
+
+
+def test_revoked_keys_go_for_every_name_but_the_users_revoked_markers_stay(tmp_path: Path) -> None:
+    pinned, bad, other = fresh_key(), fresh_key(), fresh_key()
+    pin = known_hosts.Pin("git.corp.example", (pinned,), exclusive=True)
+    rows = [
+        f"unrelated.example {bad}",                     # trusts compromised key material: goes
+        f"{known_hosts.hash_name('elsewhere.example')} {bad}",
+        f"@revoked git.corp.example {bad}",             # the user's own revocation: stays
+        f"@revoked git.corp.example {pinned}",          # even of the pinned key: the user's decision
+        f"unrelated.example {other}",
+    ]
+    data = ("\n".join(rows) + "\n").encode()
+    result = known_hosts.merge(data, [pin], [_fp(bad)], hashed=False)
+    kh = tmp_path / "known_hosts"
+    kh.write_bytes(result.data)
+    assert len(result.removed) == 2 and all(_fp(bad) in r for r in result.removed)
+    assert plain_keys_for(kh, "unrelated.example") == {other}
+    assert plain_keys_for(kh, "elsewhere.example") == set()
+    text = result.data.decode()
+    assert f"@revoked git.corp.example {bad}\n" in text and f"@revoked git.corp.example {pinned}\n" in text
+    assert plain_keys_for(kh, "git.corp.example") == {pinned}  # the pin is added as a plain line
+
+
+def test_cert_authority_lines_are_kept_and_reported_only_when_they_cover_a_pinned_host() -> None:
+    ca, other_ca = fresh_key(), fresh_key()
+    data = (f"@cert-authority *.corp.example {ca}\n@cert-authority *.other.example {other_ca}\n").encode()
+    pin = known_hosts.Pin("git.corp.example", (fresh_key(),), exclusive=True)
+    result = known_hosts.merge(data, [pin], (), hashed=False)
+    assert result.data.startswith(data)  # both kept byte for byte
+    assert result.cert_authorities == (f"*.corp.example {ca.split()[0]} {_fp(ca)}",)
+    assert not result.removed and not result.neutralised
+
+
+@pytest.mark.parametrize("name", [
+    "|1|not base64!|AAAA",            # a salt that is not base64
+    "|1|c2FsdA==|bWFj|extra",         # five fields
+    "|1|c2FsdA==",                    # too few
+    "|2|c2FsdA==|bWFj",               # an unknown hash kind
+])
+def test_malformed_hashed_names_trust_nothing_and_are_left_alone(tmp_path: Path, name: str) -> None:
+    other = fresh_key()
+    pin = known_hosts.Pin("github.com", tuple(sorted(PINNED)), exclusive=True)
+    data = f"{name} {other}\n".encode()
+    kh = tmp_path / "known_hosts"
+    kh.write_bytes(data)
+    assert plain_keys_for(kh, "github.com") == set()  # OpenSSH does not use the line for github.com either
+    result = known_hosts.merge(data, [pin], (), hashed=False)
+    assert result.data.startswith(data) and not result.removed and not result.neutralised
+
+
+def test_a_hashed_name_in_a_list_is_not_a_hash_of_the_host(tmp_path: Path) -> None:
+    """OpenSSH reads a field that starts with |1| as one hashed name: `|1|..,github.com` matches nothing."""
+    other = fresh_key()
+    data = f"{known_hosts.hash_name('github.com')},github.com {other}\n".encode()
+    kh = tmp_path / "known_hosts"
+    kh.write_bytes(data)
+    assert plain_keys_for(kh, "github.com") == set()
+    assert known_hosts.field_matches(known_hosts.parse_line(data).names, "github.com") is False
+
+
+def test_a_hashed_line_with_another_key_for_the_pinned_host_goes(tmp_path: Path) -> None:
+    other = fresh_key()
+    data = f"{known_hosts.hash_name('github.com')} {other}\n".encode()
+    result = merge_github(data)
+    assert len(result.removed) == 1 and "(hashed)" in result.removed[0] and _fp(other) in result.removed[0]
+    kh = tmp_path / "known_hosts"
+    kh.write_bytes(result.data)
+    assert plain_keys_for(kh, "github.com") == PINNED
+
+
+def test_an_added_line_is_never_glued_onto_a_last_line_without_newline() -> None:
+    key = fresh_key()
+    pin = known_hosts.Pin("git.corp.example", (key,), exclusive=True)
+    result = known_hosts.merge(b"# no newline", [pin], (), hashed=False)
+    assert result.data == f"# no newline\ngit.corp.example {key}\n".encode()
+    assert known_hosts.merge(b"", [pin], (), hashed=False).data == f"git.corp.example {key}\n".encode()
+
+
+def test_update_writes_only_on_change_and_keeps_the_files_mode(tmp_path: Path) -> None:
+    key = fresh_key()
+    pin = known_hosts.Pin("git.corp.example", (key,), exclusive=True)
+    kh = tmp_path / "known_hosts"
+    assert known_hosts.read_lines(kh) == []
+    known_hosts.update(kh, [pin], (), hashed=False, owner=None)
+    assert kh.stat().st_mode & 0o777 == 0o644  # a new file: ssh's default
+    kh.chmod(0o600)
+    ino = kh.stat().st_ino
+    result = known_hosts.update(kh, [pin], (), hashed=False, owner=None)
+    assert not result.changed and kh.stat().st_ino == ino  # a rerun rewrites nothing
+    other = known_hosts.Pin("git.other.example", (key,), exclusive=True)
+    known_hosts.update(kh, [pin, other], (), hashed=False, owner=None)
+    assert kh.stat().st_mode & 0o777 == 0o600 and kh.stat().st_ino != ino  # replaced, mode kept
+    assert [ln.names for ln in known_hosts.read_lines(kh)] == [("git.corp.example",), ("git.other.example",)]
+    assert [ln.names for ln in known_hosts.keys_for(known_hosts.read_lines(kh), "git.other.example")] == [
+        ("git.other.example",)]
+
+
+def test_a_symlinked_known_hosts_is_refused(tmp_path: Path) -> None:
+    from onboarding.errors import ConflictError
+
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    kh = tmp_path / "known_hosts"
+    kh.symlink_to(target)
+    with pytest.raises(ConflictError, match="symbolic link"):
+        known_hosts.update(kh, [known_hosts.Pin("h.example", (fresh_key(),), exclusive=True)], (), hashed=False,
+                           owner=None)
+    assert target.read_text() == ""

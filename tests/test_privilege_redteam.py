@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Sshd
 from helpers.attacker import (
     Account,
     as_user,
@@ -32,6 +31,7 @@ from helpers.attacker import (
     root_safe_dir,
     start_onboard_as_root,
 )
+from helpers.sshd import Sshd
 
 pytestmark = [
     pytest.mark.root,

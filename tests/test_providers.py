@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers.run import onboard
+from helpers.cli import run_env
 
 from onboarding import providers as prov
 from onboarding.errors import UsageError
@@ -76,7 +76,7 @@ GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9ok
 def test_bad_providers_file_is_exit_2_naming_file_and_field(tmp_path: Path, table: str, message: str) -> None:
     f = tmp_path / "extra.toml"
     f.write_text(f"[providers.internal]\n{table}\n")
-    r = onboard("hosts", "list", "--providers-file", str(f))
+    r = run_env("hosts", "list", "--providers-file", str(f))
     assert r.returncode == 2, r.output
     assert message in r.stderr and str(f) in r.stderr and "internal" in r.stderr
 
@@ -84,21 +84,21 @@ def test_bad_providers_file_is_exit_2_naming_file_and_field(tmp_path: Path, tabl
 def test_builtin_cannot_be_redefined(tmp_path: Path) -> None:
     f = tmp_path / "extra.toml"
     f.write_text(f'[providers.github]\nhosts = ["evil.example"]\nkeys = ["{GOOD_KEY}"]\n')
-    r = onboard("hosts", "list", "--providers-file", str(f))
+    r = run_env("hosts", "list", "--providers-file", str(f))
     assert r.returncode == 2 and "built in" in r.stderr
 
 
 def test_malformed_toml(tmp_path: Path) -> None:
     f = tmp_path / "extra.toml"
     f.write_text("[providers.x\nhosts=")
-    r = onboard("hosts", "list", "--providers-file", str(f))
+    r = run_env("hosts", "list", "--providers-file", str(f))
     assert r.returncode == 2 and "not valid TOML" in r.stderr
 
 
 def test_list_json_has_every_provider() -> None:
     import json
 
-    r = onboard("hosts", "list", "--json")
+    r = run_env("hosts", "list", "--json")
     assert r.returncode == 0
     names = [p["name"] for p in json.loads(r.stdout)["providers"]]
     assert names == ["github", "gitlab", "bitbucket", "azure-devops", "codeberg"]
@@ -112,7 +112,7 @@ def test_no_spelling_of_a_builtin_host_can_be_re_pinned(tmp_path: Path, host: st
     kh.write_bytes(before)
     f = tmp_path / "extra.toml"
     f.write_text(f'[providers.evil]\nhosts = ["{host}"]\nkeys = ["{GOOD_KEY}"]\n')
-    r = onboard("hosts", "verify", "evil", "--offline", "--providers-file", str(f), "--known-hosts", str(kh))
+    r = run_env("hosts", "verify", "evil", "--offline", "--providers-file", str(f), "--known-hosts", str(kh))
     assert r.returncode == 2, r.output
     assert "already pinned by" in r.stderr
     assert kh.read_bytes() == before
@@ -138,7 +138,7 @@ def test_ports_outside_1_to_65535_are_refused(host: str) -> None:
 def test_control_characters_in_text_fields_are_exit_2(tmp_path: Path, field: str, value: str) -> None:
     f = tmp_path / "extra.toml"
     f.write_text(f'[providers.internal]\nhosts = ["x.example"]\nkeys = ["{GOOD_KEY}"]\n{field} = {json.dumps(value)}\n')
-    r = onboard("hosts", "list", "--providers-file", str(f))
+    r = run_env("hosts", "list", "--providers-file", str(f))
     assert r.returncode == 2, r.output
     assert "control characters" in r.stderr and field in r.stderr
 
@@ -146,6 +146,6 @@ def test_control_characters_in_text_fields_are_exit_2(tmp_path: Path, field: str
 def test_5000_levels_of_nesting_is_exit_2(tmp_path: Path) -> None:
     f = tmp_path / "deep.toml"
     f.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
-    r = onboard("hosts", "list", "--providers-file", str(f))
+    r = run_env("hosts", "list", "--providers-file", str(f))
     assert r.returncode == 2, r.output
     assert "nested too deeply" in r.stderr and "Traceback" not in r.stderr

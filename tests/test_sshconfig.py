@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.sshconf import effective, values
 
 from onboarding import sshconfig
 from onboarding.errors import UsageError
-from tests.helpers.sshconf import effective, values
 
 PROVIDER_HOSTS = ["github.com", "ssh.github.com"]
 # Hosts the block must not touch: named in the corpus, matched by its wildcards, or nowhere.

@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.cli import run_env
 from helpers.fake_apis import BAD, EMAIL, GOOD, NOSCOPE, FakeApis, serve
 from helpers.run import onboard
 from helpers.sshd import Sshd
+
+from onboarding.errors import UsageError
 
 SITES = ("github", "gitlab", "bitbucket", "gitea")
 ENV = {"GH_TOKEN": GOOD, "GITLAB_TOKEN": GOOD, "BITBUCKET_TOKEN": GOOD, "BITBUCKET_EMAIL": EMAIL,
@@ -26,7 +29,7 @@ def apis() -> Iterator[FakeApis]:
 
 @pytest.fixture
 def key(home: Path) -> str:
-    r = onboard("keygen", "-y", "--key-type", "ed25519", "--no-passphrase")
+    r = run_env("keygen", "-y", "--key-type", "ed25519", "--no-passphrase")
     assert r.returncode == 0, r.output
     return (home / ".ssh" / "id_ed25519.pub").read_text()
 
@@ -50,7 +53,8 @@ def site_args(apis: FakeApis, site: str, tmp_path: Path) -> list[str]:
 
 
 def up(apis: FakeApis, tmp_path: Path, *sites: str, token: str = GOOD, extra: tuple[str, ...] = (),
-       env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+       env: dict[str, str] | None = None, child: bool = False):  # type: ignore[no-untyped-def]
+    """keys upload in-process (a mutation tool sees which code each test runs); child=True: `python -m onboarding`."""
     args: list[str] = []
     names: list[str] = []
     for site in sites:
@@ -58,8 +62,11 @@ def up(apis: FakeApis, tmp_path: Path, *sites: str, token: str = GOOD, extra: tu
         names.append(name)
         args += flags
     tokens = {k: (token if "TOKEN" in k else v) for k, v in ENV.items()}
-    return onboard("keys", "upload", *names, "--key-type", "ed25519", "--timeout", "2", *args, *extra,
-                   env={**tokens, "ONBOARD_FORGE_TOKEN": token, **(env or {})}, timeout=60)
+    argv = ["keys", "upload", *names, "--key-type", "ed25519", "--timeout", "2", *args, *extra]
+    full_env = {**tokens, "ONBOARD_FORGE_TOKEN": token, **(env or {})}
+    if child:
+        return onboard(*argv, env=full_env, timeout=60)
+    return run_env(*argv, env=full_env)
 
 
 def test_new_key_is_added_to_all_four_with_a_telling_title(apis: FakeApis, key: str, tmp_path: Path) -> None:
@@ -145,7 +152,7 @@ def test_a_3gb_content_length_is_refused_before_reading(apis: FakeApis, key: str
 
 def test_an_endless_body_is_abandoned_at_the_cap(apis: FakeApis, key: str, tmp_path: Path) -> None:
     apis.mode = "huge-chunked"
-    r = up(apis, tmp_path, "github")
+    r = up(apis, tmp_path, "github", child=True)  # a child: its peak memory is measured below
     assert r.returncode == 4, r.output
     assert "sent more than 4,194,304 bytes" in r.stderr
     # every child of this test so far (keygen, upload) stayed small: no 3 GB buffer
@@ -179,14 +186,14 @@ def test_bitbucket_page_that_is_not_a_page(apis: FakeApis, key: str, tmp_path: P
 
 
 def test_token_needs_https_and_an_api(key: str, tmp_path: Path) -> None:
-    r = onboard("keys", "upload", "github", "--key-type", "ed25519", "--github-api", "http://api.example.com",
+    r = run_env("keys", "upload", "github", "--key-type", "ed25519", "--github-api", "http://api.example.com",
                 env={"GH_TOKEN": GOOD})
     assert r.returncode == 2 and "https://" in r.stderr
-    r = onboard("keys", "upload", "github", "--key-type", "ed25519")
+    r = run_env("keys", "upload", "github", "--key-type", "ed25519")
     assert r.returncode == 2 and "GH_TOKEN" in r.stderr and "--token-file github=FILE" in r.stderr
-    r = onboard("keys", "upload", "azure-devops", "--key-type", "ed25519", env={"GH_TOKEN": GOOD})
+    r = run_env("keys", "upload", "azure-devops", "--key-type", "ed25519", env={"GH_TOKEN": GOOD})
     assert r.returncode == 2 and "paste the key by hand" in r.stderr
-    r = onboard("keys", "upload", "--key-type", "ed25519")
+    r = run_env("keys", "upload", "--key-type", "ed25519")
     assert r.returncode == 2 and "no provider has a token" in r.stderr
 
 
@@ -194,7 +201,7 @@ def test_token_needs_https_and_an_api(key: str, tmp_path: Path) -> None:
 def test_one_token_file_for_two_providers_is_refused(apis: FakeApis, key: str, tmp_path: Path) -> None:
     f = tmp_path / "token"
     f.write_text(GOOD + "\n")
-    r = onboard("keys", "upload", "github", "gitlab", "--key-type", "ed25519", "--github-api", apis.url("github"),
+    r = run_env("keys", "upload", "github", "gitlab", "--key-type", "ed25519", "--github-api", apis.url("github"),
                 "--gitlab-url", apis.url("gitlab"), "--token-file", str(f))
     assert r.returncode == 2 and "github=FILE" in r.stderr, r.output
     assert apis.seen == []  # nothing was sent anywhere
@@ -204,7 +211,7 @@ def test_each_token_reaches_only_its_provider(apis: FakeApis, key: str, tmp_path
     apis.tokens.update(github="tok_gh_only", gitlab="tok_gl_only")
     (tmp_path / "gh").write_text("tok_gh_only\n")
     (tmp_path / "gl").write_text("tok_gl_only")
-    r = onboard("keys", "upload", "github", "gitlab", "--key-type", "ed25519", "--github-api", apis.url("github"),
+    r = run_env("keys", "upload", "github", "gitlab", "--key-type", "ed25519", "--github-api", apis.url("github"),
                 "--gitlab-url", apis.url("gitlab"), "--token-file", f"github={tmp_path / 'gh'}",
                 "--token-file", f"gitlab={tmp_path / 'gl'}", env={"GH_TOKEN": "tok_env_unused"})
     assert r.returncode == 0, r.output
@@ -216,7 +223,7 @@ def test_each_token_reaches_only_its_provider(apis: FakeApis, key: str, tmp_path
 def test_bare_token_file_for_one_provider(apis: FakeApis, key: str, tmp_path: Path) -> None:
     f = tmp_path / "token"
     f.write_text(GOOD + "\n")
-    r = onboard("keys", "upload", "gitlab", "--key-type", "ed25519", "--gitlab-url", apis.url("gitlab"),
+    r = run_env("keys", "upload", "gitlab", "--key-type", "ed25519", "--gitlab-url", apis.url("gitlab"),
                 "--token-file", str(f))
     assert r.returncode == 0, r.output
     assert len(apis.keys["gitlab"]) == 1
@@ -235,7 +242,7 @@ def test_a_token_with_a_newline_inside_is_refused(apis: FakeApis, key: str, tmp_
 def test_team_provider_api_fields_are_checked(key: str, tmp_path: Path, fields: str, words: str) -> None:
     f = tmp_path / "p.toml"
     f.write_text(f'[providers.forge]\nhosts = ["forge.example"]\nfingerprints = ["SHA256:{"A" * 43}"]\n{fields}\n')
-    r = onboard("keys", "upload", "forge", "--key-type", "ed25519", "--providers-file", str(f), env={"ONBOARD_FORGE_TOKEN": GOOD})
+    r = run_env("keys", "upload", "forge", "--key-type", "ed25519", "--providers-file", str(f), env={"ONBOARD_FORGE_TOKEN": GOOD})
     assert r.returncode == 2 and words in r.stderr, r.output
 
 
@@ -257,3 +264,34 @@ def test_unattended_setup_uploads_then_clones(apis: FakeApis, sshd: Sshd, bare_r
     assert (home / bare_repo[:-4] / "README.md").exists()
     assert GOOD not in r.output
     assert [h for h in watcher.hits if "/cmdline" in h] == []  # the token is in no process's argv
+
+
+# -- onboarding.upload: the names setup and the wizard call, in-process ---------------------------
+def test_the_setup_upload_step_adds_once_then_finds_it(apis: FakeApis, key: str) -> None:
+    from onboarding import api
+    from onboarding import upload as up
+
+    ep = api.Endpoint("github", "github", apis.url("github"))
+    first = up.upload(ep, key, "onboard test", token=GOOD, timeout=5)
+    assert first == up.UploadResult("github", "added", "onboard test")
+    again = up.upload(ep, key, "another title", token=GOOD, timeout=5)
+    assert again == up.UploadResult("github", "already-registered", "onboard test")
+    assert len(apis.keys["github"]) == 1 and apis.posts == 1
+    bb = api.Endpoint("bitbucket", "bitbucket", apis.url("bitbucket"))
+    assert up.upload(bb, key, "t", token=GOOD, timeout=5, email=EMAIL).status == "added"
+    with pytest.raises(UsageError, match="email"):
+        up.upload(bb, key, "t", token=GOOD, timeout=5)
+
+
+def test_the_setup_token_reader_takes_a_file_for_its_provider_only(tmp_path: Path) -> None:
+    from onboarding import upload as up
+
+    f = tmp_path / "token"
+    f.write_text("tok_from_file\n")
+    assert up.read_token("github", f, {}) == "tok_from_file"  # a bare file: for this provider
+    assert up.read_token("github", {"gitlab": f}, {"GH_TOKEN": "tok_env"}) == "tok_env"
+    assert up.read_token("gitlab", {"gitlab": f}, {"GITLAB_TOKEN": "tok_env"}) == "tok_from_file"
+    with pytest.raises(UsageError, match="no token for github"):
+        up.read_token("github", None, {})
+    with pytest.raises(UsageError, match="not one token"):
+        up.read_token("github", None, {"GH_TOKEN": "a b"})
