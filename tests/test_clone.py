@@ -405,7 +405,7 @@ def test_a_failed_clone_into_a_fresh_folder_removes_it(tmp_path: Path) -> None:
         with pytest.raises(NetworkError):
             clone.run_clone(url, dest, _options(tmp_path, tmp_path / "k"), branch=None, depth=None, progress=False)
     assert not dest.exists()
-    assert (tmp_path / "parent").is_dir()  # the parents stay: mkdir -p made them for the next try
+    assert not (tmp_path / "parent").exists()  # the empty parent made for it goes too: no empty folder left
 
 
 @pytest.mark.parametrize("existed", [True, False], ids=["empty-folder-existed", "fresh"])
@@ -435,7 +435,7 @@ def test_cleanup_of_an_existing_folder_removes_only_its_contents_not_link_target
     (dest / ".git" / "objects").mkdir(parents=True)
     (dest / "file").write_text("x")
     (dest / "link").symlink_to(victim)
-    clone._remove(dest, created=False)
+    clone.remove_created(dest, created=False)
     assert dest.is_dir() and list(dest.iterdir()) == []
     assert (victim / "precious").read_text() == "keep\n"
 
