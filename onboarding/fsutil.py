@@ -12,12 +12,12 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 import stat
 import time
 from pathlib import Path
 
-from onboarding.errors import ConflictError, OnboardError, UsageError
+from onboarding.errors import ConflictError, OnboardError
+from onboarding.textcheck import check_path_text as check_path_text  # steps call it as fsutil's
 
 Owner = tuple[int, int] | None
 
@@ -36,18 +36,6 @@ def _describe(exc: OSError, path: Path) -> WriteError:
     elif exc.errno == errno.EROFS:
         hint = "that file system is read-only"
     return WriteError(f"cannot write {path}: {reason}", hint=hint)
-
-
-def check_path_text(path: Path | str, what: str) -> None:
-    """Refuse a path with a newline or another control character (exit 2), naming `what`.
-
-    Such a name would create directories with newlines in them, and written into an ssh
-    config line (`IdentityFile ...`) it makes ssh reject the whole file.
-    """
-    text = str(path)
-    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
-    if bad is not None:
-        raise UsageError(f"{what}: {text!r} contains a control character ({bad!r}); give a one-line path")
 
 
 def ensure_private_dir(path: Path, owner: Owner) -> str | None:
@@ -97,6 +85,8 @@ def ensure_private_dir(path: Path, owner: Owner) -> str | None:
 
 def _temp_name(path: Path) -> Path:
     # The writer's pid in the name lets a later run tell a SIGKILLed writer's file from a live one.
+    import secrets  # here: its hashlib import is not for every start-up (git-info)
+
     return path.with_name(f".{path.name}.onboard-{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 

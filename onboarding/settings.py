@@ -323,7 +323,7 @@ def _value_checks(s: Settings) -> list[Callable[[], object]]:
         from onboarding.keys import check_comment
 
         checks.append(lambda: check_comment(s.email or ""))
-    from onboarding.fsutil import check_path_text  # a newline in a path would reach ssh's config
+    from onboarding.textcheck import check_path_text  # a newline in a path would reach ssh's config
 
     for name in _PATH_OPTIONS:
         value = getattr(s, name)
