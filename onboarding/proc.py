@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +82,8 @@ def caller_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] |
 
 
 def which(tool: str) -> str | None:
+    import shutil  # here: it pulls in bz2 and lzma, ~3 ms that git-info's start-up does not need
+
     return shutil.which(tool)
 
 
