@@ -131,6 +131,13 @@ def parse_date(value: Any) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
+def delete(session: Session, path: str, check: Any) -> None:
+    """DELETE `path`; a 404 means the key is already gone, which is what was wanted."""
+    status, body, headers = session.call("DELETE", path)
+    if status != 404:
+        check(status, body, headers, "delete a key")
+
+
 def in_use_elsewhere(provider: str) -> ConflictError:
     return ConflictError(f"{provider} refused the key: it is already in use by another {provider} account "
                          "(or as a deploy key)",

@@ -56,10 +56,7 @@ class Bitbucket:
         return base.remote_key(self.s, body, id_field="uuid", title_field="label", created_field="created_on")
 
     def delete_key(self, key: RemoteKey) -> None:
-        status, body, headers = self.s.call("DELETE", f"{self._keys_path()}/{quote(key.id, safe='')}")
-        if status == 404:
-            return
-        self._check(status, body, headers, "delete a key")
+        base.delete(self.s, f"{self._keys_path()}/{quote(key.id, safe='')}", self._check)
 
     def _check(self, status: int, body: Any, headers: Mapping[str, str], doing: str) -> None:
         if status in (200, 201, 204):

@@ -29,10 +29,7 @@ class GitLab:
         return base.remote_key(self.s, body, id_field="id", title_field="title", created_field="created_at")
 
     def delete_key(self, key: RemoteKey) -> None:
-        status, body, headers = self.s.call("DELETE", f"/user/keys/{int(key.id)}")
-        if status == 404:
-            return
-        self._check(status, body, headers, "delete a key")
+        base.delete(self.s, f"/user/keys/{int(key.id)}", self._check)
 
     def _check(self, status: int, body: Any, headers: Mapping[str, str], doing: str) -> None:
         if status in (200, 201, 204):
