@@ -1,4 +1,4 @@
-"""Shared fixtures: a private HOME per test, pinned git, a real sshd on 127.0.0.1, helpers."""
+"""Shared fixtures: a private HOME per test, pinned git, a real sshd on 127.0.0.1, a throwaway account."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-# The helpers live in tests/helpers/; these names stay importable from here for older branches.
-from helpers.gitrepo import git, make_bare, make_repo  # noqa: F401
-from helpers.run import Result, as_user, onboard  # noqa: F401
-from helpers.sshd import SSHD, Sshd, free_port, start_sshd  # noqa: F401
+# Fixtures only: the helpers themselves live in tests/helpers/ (test files import them from there).
+from helpers.gitrepo import make_bare
+from helpers.sshd import SSHD, Sshd, start_sshd
 
 _SCRUB_PREFIXES = ("ONBOARD_", "AZUREML_GIT_", "GIT_", "SSH_")
 _SCRUB = {"CI_NAME", "CI_LOCAL_UBUNTU_USER", "NO_COLOR", "GH_TOKEN", "GITHUB_TOKEN"}
