@@ -61,6 +61,7 @@ class DemoHooks(pipeline.Hooks):
 
     def __init__(self, base: Path, repos: Path, stack: contextlib.ExitStack) -> None:
         self.base, self.repos, self.stack = base, repos, stack
+        self.git_info: dict[str, str] = {}
 
     def providers(self, r: Run, key: keys.KeyResult) -> tuple[Run, list[prov.Provider]]:
         from onboarding.sandbox import running
@@ -82,6 +83,17 @@ class DemoHooks(pipeline.Hooks):
         r.console.step("3/4  Clone over SSH with the passphrase key, no terminal (a private ssh-agent)")
         return r
 
+    def summarize(self, r: Run, summary: pipeline.Summary) -> None:
+        """Step 4 before the summary, and no "what is left": this home is removed in a moment."""
+        from onboarding import gitinfo
+        from onboarding.pipeline.stages import print_summary
+
+        if summary.clones:
+            r.console.step("4/4  What Azure ML would record for a job submitted from the clone (onboard git-info)")
+            self.git_info = gitinfo.properties(gitinfo.gather(Path(summary.clones[0].path)), "v2")
+            r.console.table([(k, v) for k, v in self.git_info.items()], to_stderr=True)
+        print_summary(r.console, summary, left=False)
+
 
 def run(settings: Settings, console: Console) -> Result:
     _requirements()
@@ -102,8 +114,6 @@ def run(settings: Settings, console: Console) -> Result:
 
 
 def _run_demo(settings: Settings, console: Console, base: Path, home: Path) -> Result:
-    from onboarding import gitinfo
-
     demo = Settings(json=settings.json, quiet=settings.quiet, verbose=settings.verbose, non_interactive=True,
                     local_root=home, providers=("sandbox",), key_type=settings.key_type, kdf_rounds=settings.kdf_rounds)
     # held in memory only: never argv, a file or the environment
@@ -111,11 +121,9 @@ def _run_demo(settings: Settings, console: Console, base: Path, home: Path) -> R
     r = Run.start(demo, Secrets(secret), console)
     console.step("1/4  SSH key")
     with contextlib.ExitStack() as stack:
-        summary = pipeline.run(r, DemoHooks(base, _demo_repo(base), stack))
-    clone = Path(summary.clones[0].path)
-    console.step("4/4  What Azure ML would record for a job submitted from the clone (onboard git-info)")
-    props = gitinfo.properties(gitinfo.gather(clone), "v2")
-    console.table([(k, v) for k, v in props.items()], to_stderr=True)
+        hooks = DemoHooks(base, _demo_repo(base), stack)
+        summary = pipeline.run(r, hooks)
+    props = hooks.git_info
     console.ok(f"demo finished: key {'with' if summary.key and summary.key.encrypted else 'WITHOUT'} passphrase, "
                f"{summary.known_hosts_added} pinned host key(s), 1 clone; the throwaway home is removed now")
     return Result({**summary.as_json(), "git_info": props})

@@ -18,7 +18,6 @@ from onboarding.pipeline.stages import (
     ensure_key,
     ensure_trusted,
     fill_users,
-    print_summary,
     show_public_key,
 )
 
@@ -50,8 +49,7 @@ def run(r: Run, hooks: Hooks) -> Summary:
     summary.identity = ensure_identity(r, hooks.identity(r, identity.read(), summary.key))
     r = fill_users(hooks.before_clone(r))
     failures = clone_all(r, summary)
-    # "add the key" is only news when no clone has shown that the key works
-    print_summary(r.console, summary, next_steps=hooks.next_steps and not summary.clones)
+    hooks.summarize(r, summary)
     if failures:
         failures[0].result = summary.as_json()
         raise failures[0]

@@ -72,3 +72,9 @@ class Hooks:
 
     def before_clone(self, r: Run) -> Run:
         return r
+
+    def summarize(self, r: Run, summary: Summary) -> None:
+        from onboarding.pipeline.stages import print_summary
+
+        # "add the key" is only news when no clone has shown that the key works
+        print_summary(r.console, summary, next_steps=self.next_steps and not summary.clones)

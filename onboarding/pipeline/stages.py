@@ -144,7 +144,8 @@ def fill_users(r: Run) -> Run:
 
 
 # -- summary --------------------------------------------------------------------------------
-def print_summary(console: Console, summary: Summary, *, next_steps: bool = True) -> None:
+def print_summary(console: Console, summary: Summary, *, next_steps: bool = True, left: bool = True) -> None:
+    """What the run did; then, unless `left` is off, what is left to do."""
     console.info("")
     console.step("Summary")
     if summary.key:
@@ -160,10 +161,10 @@ def print_summary(console: Console, summary: Summary, *, next_steps: bool = True
         console.info(f"  clone        {c.path} ({c.status}, {c.target})")
     for url, code in summary.failed:
         console.info(f"  clone        {url} (failed, exit {code}: see below)")
-    left = what_is_left(summary, add_key=next_steps)
-    if left:
+    items = what_is_left(summary, add_key=next_steps) if left else []
+    if items:
         console.info("What is left:")
-        for n, item in enumerate(left, 1):
+        for n, item in enumerate(items, 1):
             console.para(f"  {n}. {item}", hang="     ")
 
 
