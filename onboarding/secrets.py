@@ -27,7 +27,9 @@ def non_dumpable() -> None:
     import resource
 
     with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # The soft limit is what a crash obeys; the hard one is left, so that whoever called us
+        # in-process (a test runner, a tool embedding onboard) can still raise it for others.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
     if sys.platform.startswith("linux"):
         import ctypes
 
