@@ -2,7 +2,7 @@
 
 (a) a personal instance, fully unattended: passphrase and GitHub token from Key Vault through
     the managed identity (tests/helpers/fake_azure.py), the key uploaded through the API
-    (tests/helpers/fake_github.py, which then authorizes it on the real loopback sshd), cloned.
+    (tests/helpers/fake_apis.py, which then authorizes it on the real loopback sshd), cloned.
 (b) a team: the setup script as root installs the system team file and the pinned host keys
     for a real unprivileged account; that member's first `onboard`, on a terminal, asks only
     what is personal (email, passphrase, "key added?") and clones.
@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import fake_azure, fake_github
+from helpers import fake_azure
+from helpers.fake_apis import GOOD, serve
 from helpers.procwatch import ProcWatcher
 from helpers.run import onboard
 from helpers.sshd import Sshd
@@ -32,7 +33,7 @@ from helpers.sshd import Sshd
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "setup-compute-instance.sh"
 PW = "member passphrase from the vault"
-TOKEN = "ghp_flowTokenFromTheVault42"
+TOKEN = GOOD  # the token the fake GitHub accepts, as the vault holds it
 
 
 def script(*args: str, env: dict[str, str] | None = None, netns: bool = False) -> subprocess.CompletedProcess[str]:
@@ -84,11 +85,11 @@ def test_flow_a_passphrase_and_token_from_key_vault_upload_then_clone(
     pins.write_text(sshd.providers_toml())
     vault = fake_azure.FakeAzure(secrets={"onboard-passphrase": PW, "github-token": TOKEN})
     (tmp_path / "azure").mkdir()
-    with fake_azure.running(tmp_path / "azure", vault) as azure, fake_github.running(TOKEN) as github:
-        github.on_add.append(lambda line: sshd.authorized_keys.write_text(line + "\n"))  # GitHub now knows it
+    with fake_azure.running(tmp_path / "azure", vault) as azure, serve() as apis:
+        apis.authorize("github", sshd.authorized_keys)  # sshd accepts exactly the keys GitHub knows
         args = ["setup", "--non-interactive", "--passphrase-keyvault", "kv-member/onboard-passphrase",
                 "--token-keyvault", "github=https://kv-member.vault.azure.net/secrets/github-token",
-                "--upload", "github", "--github-api", github.api, "--key-type", "ed25519",
+                "--upload", "github", "--github-api", apis.url("github"), "--key-type", "ed25519",
                 "--providers-file", str(pins), "--providers", "local", "--repo", sshd.url(bare_repo), "--json"]
         with ProcWatcher(PW) as watcher:
             r = onboard(*args, env=azure.env())
@@ -100,7 +101,7 @@ def test_flow_a_passphrase_and_token_from_key_vault_upload_then_clone(
         again = onboard(*args, env=azure.env())
         assert again.returncode == 0, again.output
         assert [c["status"] for c in json.loads(again.stdout)["clones"]] == ["exists"]
-        assert len(github.keys) == 1
+        assert len(apis.keys["github"]) == 1
     assert (home / bare_repo[:-4] / "src" / "main.py").read_text() == "print(1)\n"
     key = home / ".ssh" / "id_ed25519"
     assert subprocess.run(["ssh-keygen", "-y", "-P", PW, "-f", str(key)], capture_output=True).returncode == 0
