@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 # Fixtures only: the helpers themselves live in tests/helpers/ (test files import them from there).
+from helpers.fake_apis import FakeApis, serve
 from helpers.gitrepo import make_bare
 from helpers.sshd import SSHD, Sshd, start_sshd
 
@@ -113,3 +114,8 @@ def other_user() -> Iterator[pwd.struct_passwd]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture
+def apis() -> Iterator[FakeApis]:
+    """The fake provider APIs (GitHub, GitLab, Bitbucket, Gitea) on 127.0.0.1."""
+    with serve() as fake:
+        yield fake

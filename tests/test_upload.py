@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import resource
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.cli import run_env
-from helpers.fake_apis import BAD, EMAIL, GOOD, NOSCOPE, FakeApis, serve
+from helpers.fake_apis import BAD, EMAIL, GOOD, NOSCOPE, FakeApis
 from helpers.run import onboard
 from helpers.sshd import Sshd
 
@@ -19,12 +18,6 @@ from onboarding.errors import UsageError
 SITES = ("github", "gitlab", "bitbucket", "gitea")
 ENV = {"GH_TOKEN": GOOD, "GITLAB_TOKEN": GOOD, "BITBUCKET_TOKEN": GOOD, "BITBUCKET_EMAIL": EMAIL,
        "ONBOARD_CODEBERG_TOKEN": GOOD}
-
-
-@pytest.fixture
-def apis() -> Iterator[FakeApis]:
-    with serve() as fake:
-        yield fake
 
 
 @pytest.fixture

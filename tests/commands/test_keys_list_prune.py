@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.fake_apis import EMAIL, GOOD, FakeApis, serve
+from helpers.fake_apis import EMAIL, GOOD, FakeApis
 from helpers.run import onboard
 
 OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "B" * 22
-
-
-@pytest.fixture
-def apis() -> Iterator[FakeApis]:
-    with serve() as fake:
-        yield fake
 
 
 @pytest.fixture

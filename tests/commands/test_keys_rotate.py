@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.fake_apis import GOOD, FakeApis, serve
+from helpers.fake_apis import GOOD, FakeApis
 from helpers.run import Result, onboard
 from helpers.sshd import Sshd
 
 pytestmark = pytest.mark.sshd
-
-
-@pytest.fixture
-def apis() -> Iterator[FakeApis]:
-    with serve() as fake:
-        yield fake
 
 
 @pytest.fixture
