@@ -6,6 +6,7 @@ ssh does, and a real strict `ssh` to the sshd fixture must refuse a key nobody p
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -224,7 +225,8 @@ def test_cert_authority_lines_are_kept_and_reported_only_when_they_cover_a_pinne
 
 
 @pytest.mark.parametrize("name", [
-    "|1|not base64!|AAAA",            # a salt that is not base64
+    "|1|abcde|bWFj",                  # a salt that is not whole base64 (5 characters)
+    "|1|c2FsdA==|bWFjx",              # a hash that is not whole base64
     "|1|c2FsdA==|bWFj|extra",         # five fields
     "|1|c2FsdA==",                    # too few
     "|2|c2FsdA==|bWFj",               # an unknown hash kind
@@ -298,3 +300,71 @@ def test_a_symlinked_known_hosts_is_refused(tmp_path: Path) -> None:
         known_hosts.update(kh, [known_hosts.Pin("h.example", (fresh_key(),), exclusive=True)], (), hashed=False,
                            owner=None)
     assert target.read_text() == ""
+
+
+def test_a_hash_is_openssh_s_hmac_of_the_name_with_the_given_salt() -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    salt = bytes(range(20))
+    expected = hmac.new(salt, b"github.com", hashlib.sha1).digest()
+    assert known_hosts.hash_name("github.com", salt) == (
+        f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(expected).decode()}")
+
+
+def test_update_with_hashing_writes_hashed_lines(tmp_path: Path) -> None:
+    kh = tmp_path / "known_hosts"
+    known_hosts.update(kh, hostkeys.pins_for(GITHUB), (), hashed=True, owner=None)
+    assert all(ln.startswith("|1|") for ln in kh.read_text().splitlines())
+    assert plain_keys_for(kh, "github.com") == PINNED
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another account")
+def test_update_for_another_account_gives_it_the_file(tmp_path: Path) -> None:
+    kh = tmp_path / "known_hosts"
+    known_hosts.update(kh, hostkeys.pins_for(GITHUB), (), hashed=False, owner=(4321, 4322))
+    st = os.stat(kh)
+    assert (st.st_uid, st.st_gid) == (4321, 4322)
+
+
+def test_lines_that_are_not_utf8_are_kept_byte_for_byte() -> None:
+    """A Latin-1 comment or host name (an old file) is not a reason to fail or to change it."""
+    other = fresh_key()
+    data = b"# caf\xe9 server\n" + f"caf\xe9.example {other}\n".encode("latin-1")
+    result = merge_github(data)
+    assert result.data.startswith(data) and not result.removed and not result.neutralised
+
+
+def test_commented_out_and_short_lines_are_never_entries() -> None:
+    """`#github.com <revoked key>` is the user's note and `github.com ssh-rsa` (cut short) is not
+    a line ssh uses: both stay byte for byte, even when they name a pinned host or a revoked key."""
+    revoked = fresh_key()
+    rows = [f"#github.com {revoked}", "#", "github.com ssh-ed25519", "@revoked github.com", "@cert-authority"]
+    data = ("\n".join(rows) + "\n").encode()
+    result = known_hosts.merge(data, hostkeys.pins_for(GITHUB), [_fp(revoked)], hashed=False)
+    assert result.data.startswith(data)
+    assert not result.removed and not result.neutralised and not result.cert_authorities
+
+
+def test_what_merge_reports_names_each_line_as_the_user_wrote_it() -> None:
+    """The report is what the user reads to know what happened to their file: exact text."""
+    other = fresh_key()
+    typ = other.split()[0]
+    data = (f"github.com,mirror.example,gitlab.com,other.example {other}\n"
+            f"{known_hosts.hash_name('github.com')} {other}\n").encode()
+    pins = [known_hosts.Pin(host, tuple(sorted(PINNED)), exclusive=True) for host in ("github.com", "gitlab.com")]
+    result = known_hosts.merge(data, pins, (), hashed=False)
+    assert result.neutralised == (f"github.com,mirror.example,gitlab.com,other.example {typ} {_fp(other)} -> "
+                                  "mirror.example,other.example (no longer for github.com, gitlab.com)",)
+    assert result.removed == (f"(hashed) {typ} {_fp(other)}",)
+    assert set(result.added) == {f"{h} {k.split()[0]} {_fp(k)}" for k in PINNED for h in ("github.com", "gitlab.com")}
+
+
+def test_a_line_left_with_only_negations_goes() -> None:
+    """`github.com,!ci.example`: without github.com it would match nothing, so it is removed, not kept."""
+    other = fresh_key()
+    data = f"github.com,!ci.example {other}\n".encode()
+    result = merge_github(data)
+    assert len(result.removed) == 1 and not result.neutralised
+    assert other.encode() not in result.data
