@@ -52,6 +52,8 @@ def ensure_private_dir(path: Path, owner: Owner) -> str | None:
         except OSError as exc:
             raise _describe(exc, path) from None
         return f"created {path} (mode 0700)"
+    except OSError as exc:  # a file where a folder above it should be (ENOTDIR), a loop, no access
+        raise _describe(exc, path) from None
     if stat.S_ISLNK(st.st_mode):
         raise ConflictError(
             f"{path} is a symbolic link; refusing to follow it",

@@ -462,3 +462,80 @@ def test_a_temp_left_by_a_killed_write_is_removed_by_a_later_write(tmp_path: Pat
     age(left, fsutil.DEAD_AFTER + 60)  # our own pid is alive: only its age says the writer is gone
     fsutil.replace_file(tmp_path / "config", b"x", default_mode=0o644, owner=None)
     assert not left.exists() and temps(tmp_path) == []
+
+
+@pytest.mark.parametrize("loose", [0o620, 0o770, 0o777])
+def test_a_folder_others_can_write_is_refused_for_a_key_and_keeps_its_mode(tmp_path: Path, loose: int) -> None:
+    """--key-file in a folder others could write (0620 too: writable without x): refused, never chmodded."""
+    d = tmp_path / "keys"
+    d.mkdir()
+    d.chmod(loose)
+    with pytest.raises(ConflictError, match="can be written by others"):
+        fsutil.ensure_private_dir(d, None)
+    assert mode(d) == loose
+
+
+def test_a_temp_file_is_owner_only_from_its_first_instant(tmp_path: Path, open_umask: None,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another account that opens the temp before its chmod could read the key through that handle
+    later: the file must be created 0600 or tighter, whatever mode it ends with."""
+    seen: list[int] = []
+    real_fchmod = os.fchmod
+
+    def watching_fchmod(fd: int, mode_: int) -> None:
+        seen.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        real_fchmod(fd, mode_)
+
+    monkeypatch.setattr(os, "fchmod", watching_fchmod)
+    fsutil.write_new(tmp_path / "k.pub", b"public\n", mode=0o644, owner=None)
+    fsutil.replace_file(tmp_path / "config", b"x\n", default_mode=0o644, owner=None)
+    assert seen and all(m & 0o077 == 0 for m in seen), [oct(m) for m in seen]
+    assert mode(tmp_path / "k.pub") == 0o644
+
+
+def test_a_private_dir_that_cannot_be_made_is_a_write_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    d = tmp_path / "afile" / ".ssh"
+    with pytest.raises(fsutil.WriteError, match=f"cannot write {d}: "):
+        fsutil.ensure_private_dir(d, None)
+
+
+def test_a_loose_ssh_dir_that_cannot_be_tightened_is_a_write_error(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / ".ssh"
+    d.mkdir(mode=0o755)
+    d.chmod(0o755)
+
+    def denied(path: object, mode_: int, **kw: object) -> None:
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "chmod", denied)
+    with pytest.raises(fsutil.WriteError, match=f"cannot write {d}: {os.strerror(errno.EPERM)}") as caught:
+        fsutil.ensure_private_dir(d, None)
+    assert caught.value.hint and str(d.parent) in caught.value.hint
+
+
+def test_a_file_under_a_file_is_a_write_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    target = tmp_path / "afile" / "config"
+    with pytest.raises(fsutil.WriteError, match=f"cannot write {target}: {os.strerror(errno.ENOTDIR)}"):
+        fsutil.check_replaceable(target)
+
+
+def test_stale_temps_are_never_removed_through_a_symlinked_folder(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    stale = real / f".k.onboard-{dead_pid()}-0123abcd.tmp"
+    stale.write_bytes(b"x")
+    age(stale, 60)
+    link = tmp_path / ".ssh"
+    link.symlink_to(real)
+    assert fsutil.remove_stale_temps(link) == []
+    assert stale.exists()
+    assert fsutil.remove_stale_temps(real) == [stale.name]  # the same file, reached for real: removed
+
+
+def test_a_fifo_where_the_folder_should_be_is_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert fsutil.remove_stale_temps(fifo) == []  # opened as a folder only: no reader waits for a writer
