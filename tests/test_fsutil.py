@@ -539,3 +539,47 @@ def test_a_fifo_where_the_folder_should_be_is_not_waited_on(tmp_path: Path) -> N
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert fsutil.remove_stale_temps(fifo) == []  # opened as a folder only: no reader waits for a writer
+
+
+def test_judging_a_temp_never_signals_its_writer(tmp_path: Path) -> None:
+    """The pid in a temp's name is only asked about (signal 0): a live writer is left running."""
+    writer = subprocess.Popen(["sleep", "30"])
+    try:
+        temp = tmp_path / f".k.onboard-{writer.pid}-0123abcd.tmp"
+        temp.write_bytes(b"x")
+        age(temp, 60)
+        assert fsutil.remove_stale_temps(tmp_path) == []
+        time.sleep(0.2)
+        assert writer.poll() is None and temp.exists()
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_a_link_named_like_a_stale_temp_is_not_ours(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.write_bytes(b"x")
+    age(old, 60)
+    link = tmp_path / f".k.onboard-{dead_pid()}-0123abcd.tmp"
+    link.symlink_to(old)
+    age(link, 60)
+    assert fsutil.remove_stale_temps(tmp_path) == []
+    assert link.is_symlink() and old.exists()
+
+
+def test_a_temp_that_cannot_be_removed_does_not_stop_the_others(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [f".k{i}.onboard-{dead_pid()}-0123abcd.tmp" for i in range(3)]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+        age(tmp_path / name, 60)
+    real_unlink = os.unlink
+    stuck = names[1]
+
+    def unlink(path: str, *, dir_fd: int | None = None) -> None:
+        if path == stuck:
+            raise PermissionError(errno.EACCES, "denied")
+        real_unlink(path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert sorted(fsutil.remove_stale_temps(tmp_path)) == sorted([names[0], names[2]])

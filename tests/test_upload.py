@@ -288,3 +288,10 @@ def test_the_setup_token_reader_takes_a_file_for_its_provider_only(tmp_path: Pat
         up.read_token("github", None, {})
     with pytest.raises(UsageError, match="not one token"):
         up.read_token("github", None, {"GH_TOKEN": "a b"})
+
+
+def test_the_setup_token_reader_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from onboarding import upload as up
+
+    monkeypatch.setenv("GH_TOKEN", "tok_from_environment")
+    assert up.read_token("github", None) == "tok_from_environment"
