@@ -111,7 +111,7 @@ def host_from_text(text: str, default_port: int) -> Host:
     `[name]:22` is the plain name, so no spelling of a built-in host escapes the
     one-provider-per-host check. ValueError with the reason otherwise."""
     m = _HOST.match(text)
-    if not m or text.startswith("-"):
+    if not m or (m[1] or m[3]).startswith("-"):  # `[-oX]:22` too: a name must never read as an option
         raise ValueError(f"bad host {text!r} (a name, or [name]:port)")
     if not m[1]:
         return Host(m[3].lower(), default_port)

@@ -149,3 +149,102 @@ def test_5000_levels_of_nesting_is_exit_2(tmp_path: Path) -> None:
     r = run_env("hosts", "list", "--providers-file", str(f))
     assert r.returncode == 2, r.output
     assert "nested too deeply" in r.stderr and "Traceback" not in r.stderr
+
+
+# -- the decisions themselves, in-process ------------------------------------------------------
+GITHUB_REVOKED_RSA = "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"  # leaked, replaced 2023-03-24
+
+
+def test_only_a_pinned_key_that_is_not_revoked_is_accepted() -> None:
+    github = prov.builtin()["github"]
+    for fp in REFERENCE["github"]:
+        assert github.accepted(fp)
+    assert not github.accepted(GITHUB_REVOKED_RSA)
+    assert not github.accepted(next(iter(REFERENCE["gitlab"])))  # another provider's key
+    assert not github.accepted("SHA256:" + "A" * 43)
+    # pinned and revoked at once (parse_provider refuses that file; a built Provider still must not accept it)
+    import dataclasses
+
+    both = dataclasses.replace(github, revoked=github.fingerprints)
+    assert not any(both.accepted(fp) for fp in REFERENCE["github"])
+
+
+def test_a_host_maps_to_its_provider_only() -> None:
+    ps = prov.builtin()
+    assert prov.for_host(ps, "GitHub.com", 22) is ps["github"]
+    assert prov.for_host(ps, "ssh.github.com", 443) is ps["github"]
+    assert prov.for_host(ps, "ssh.github.com", 22) is None  # the alias is pinned on 443 only
+    assert prov.for_host(ps, "git.corp.example", 22) is None
+
+
+def test_select_keeps_the_order_given_and_each_provider_once() -> None:
+    ps = prov.builtin()
+    assert prov.select(ps, ["gitlab", "github", "gitlab"]) == [ps["gitlab"], ps["github"]]
+    with pytest.raises(UsageError, match="unknown provider 'gitlub'"):
+        prov.select(ps, ["gitlub"])
+
+
+@pytest.mark.parametrize(("text", "host"), [
+    ("[x.example]:1", prov.Host("x.example", 1)), ("[x.example]:65535", prov.Host("x.example", 65535)),
+    ("X.Example", prov.Host("x.example", 2222)),
+])
+def test_host_text_within_range(text: str, host: prov.Host) -> None:
+    assert prov.host_from_text(text, 2222) == host
+
+
+@pytest.mark.parametrize("text", ["-oProxyCommand=x", "-x.example", "[x.example]:000022", "[-x]:22", "x example",
+                                  "[x.example]", "x.example:22", ""])
+def test_host_text_that_ssh_could_misread_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="bad host"):
+        prov.host_from_text(text, 22)
+
+
+def _table(**fields: object) -> dict[str, object]:
+    return {"hosts": ["x.example"], "keys": [GOOD_KEY], **fields}
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (_table(hosts="x.example"), "hosts must be a list of strings"),
+    (_table(keys=GOOD_KEY), "keys must be a list of strings"),
+    (_table(hosts=["x.example", 3]), "hosts must be a list of strings"),
+    (_table(hosts=[]), "hosts must list at least one host"),
+    (_table(title="Corp\x7f"), "title must be one line without control characters"),
+    (_table(keys=["ssh-ed25519"]), "keys: not 'type base64' with a known type"),
+    (_table(keys=["ssh-dss AAAAB3NzaC1kc3MAAACBAP1/U4EddRIpUt9KnC7s5Of2EbdSPO9EAMMeP4C2USZpRV1AIlH7WT2NWPq/xfW6MPbLm1"
+                  "Vs14E7gB00b/JmYLdrmVClpJ+f6AR7ECLCT7up1/63xhv4O1fnxqimFQ8E+4P208UewwI1VBNaFpEy9nXzrith1yrv8iIDGZ3RSAHH"]),
+     "keys: not 'type base64' with a known type"),
+    (_table(keys=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl!"]),
+     "keys: the base64 of ssh-ed25519 key is corrupted"),
+    (_table(port=0), "port must be a number from 1 to 65535"),
+    (_table(port=True), "port must be a number from 1 to 65535"),
+    (_table(api="github"), "api_url must be the API's https:// address"),
+    (_table(api="svn", api_url="https://x.example/api"), "api must be one of github, gitlab, bitbucket, gitea"),
+])
+def test_each_bad_field_is_named_with_the_file_and_the_provider(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        prov.parse_provider("internal", raw, "team.toml")
+    assert str(caught.value).startswith("team.toml: provider 'internal': " + message), str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["bad\nname", "bad\x7fname", "bad\x1b[2Jname"])
+def test_a_provider_name_with_control_characters_is_refused(name: str) -> None:
+    with pytest.raises(UsageError, match="provider name must be one line"):
+        prov.parse_provider(name, _table(), "team.toml")
+
+
+def test_a_providers_file_is_read_from_the_bytes_root_read(tmp_path: Path) -> None:
+    """Under --user root hands over the bytes it read: the path is only a label then."""
+    missing = tmp_path / "gone.toml"
+    raw = f'[providers.internal]\nhosts = ["x.example"]\nkeys = ["{GOOD_KEY}"]\n'.encode()
+    assert prov.load_file(missing, raw) == {"internal": {"hosts": ["x.example"], "keys": [GOOD_KEY]}}
+    assert prov.load_file(missing, b"") == {}  # an empty file pins nothing
+    with pytest.raises(UsageError, match=f"providers file not found: {missing}"):
+        prov.load_file(missing)
+
+
+@pytest.mark.parametrize("text", ['[other]\nx = 1\n', 'providers = 3\n', '[providers.x]\n[more]\n'])
+def test_a_providers_file_has_only_provider_tables(tmp_path: Path, text: str) -> None:
+    f = tmp_path / "p.toml"
+    f.write_text(text)
+    with pytest.raises(UsageError, match=r"only \[providers\.NAME\] tables"):
+        prov.load_file(f)
