@@ -248,3 +248,26 @@ def test_a_providers_file_has_only_provider_tables(tmp_path: Path, text: str) ->
     f.write_text(text)
     with pytest.raises(UsageError, match=r"only \[providers\.NAME\] tables"):
         prov.load_file(f)
+
+
+@pytest.mark.parametrize("port", [1, 2222, 65535])
+def test_a_providers_port_applies_to_its_bare_host_names(port: int) -> None:
+    p = prov.parse_provider("internal", _table(hosts=["x.example", "[y.example]:22"], port=port), "team.toml")
+    assert p.hosts == (prov.Host("x.example", port), prov.Host("y.example", 22))
+
+
+@pytest.mark.parametrize("port", [0, 65536, "22", True, 22.0])
+def test_a_port_that_is_not_a_number_from_1_to_65535_is_refused(port: object) -> None:
+    with pytest.raises(UsageError, match="port must be a number from 1 to 65535"):
+        prov.parse_provider("internal", _table(port=port), "team.toml")
+
+
+@pytest.mark.parametrize("field", ["keys", "fingerprints", "revoked"])
+def test_a_list_field_that_is_not_a_list_names_the_file_provider_and_field(field: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        prov.parse_provider("internal", _table(**{field: "SHA256:x"}), "team.toml")
+    assert str(caught.value) == f"team.toml: provider 'internal': {field} must be a list of strings"
+
+
+def test_a_provider_name_may_have_spaces_and_non_ascii_letters() -> None:
+    assert prov.parse_provider("corp git ü", _table(), "team.toml").name == "corp git ü"
