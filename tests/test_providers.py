@@ -271,3 +271,25 @@ def test_a_list_field_that_is_not_a_list_names_the_file_provider_and_field(field
 
 def test_a_provider_name_may_have_spaces_and_non_ascii_letters() -> None:
     assert prov.parse_provider("corp git ü", _table(), "team.toml").name == "corp git ü"
+
+
+def test_a_paste_text_may_span_lines() -> None:
+    p = prov.parse_provider("internal", _table(paste="step one\nstep two"), "team.toml")
+    assert p.paste == "step one\nstep two"
+
+
+def _fp(key: str) -> str:
+    return prov.parse_key(key).fingerprint
+
+
+def test_keys_and_fingerprints_that_disagree_name_the_odd_one() -> None:
+    extra = "SHA256:" + "B" * 43
+    with pytest.raises(UsageError, match=f"disagree about {extra}"):
+        prov.parse_provider("internal", _table(fingerprints=[_fp(GOOD_KEY), extra]), "team.toml")
+
+
+@pytest.mark.parametrize("pinned", ["keys", "fingerprints"])
+def test_a_pinned_key_listed_as_revoked_is_refused(pinned: str) -> None:
+    fields = {"keys": [GOOD_KEY]} if pinned == "keys" else {"keys": [], "fingerprints": [_fp(GOOD_KEY)]}
+    with pytest.raises(UsageError, match="a pinned key is also listed as revoked"):
+        prov.parse_provider("internal", _table(**fields, revoked=[_fp(GOOD_KEY)]), "team.toml")
