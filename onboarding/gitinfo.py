@@ -98,7 +98,8 @@ class Git(NamedTuple):
         try:
             return proc.start(["git", *args], env=self.env, cwd=self.cwd)
         except FileNotFoundError as exc:  # git itself, or a folder deleted since
-            return GitRun(False, missing=exc.filename != str(self.cwd))
+            # subprocess names the cwd it was given (a Path) or the program: compare as text
+            return GitRun(False, missing=str(exc.filename) != str(self.cwd))
         except OSError:
             return GitRun(False)
 
@@ -269,7 +270,7 @@ def _dubious(raw: Raw, path: Path | None) -> Warning_:
         "dubious-ownership",
         f"git refuses {top}: it is owned by another user ('dubious ownership'), so every git "
         "call the SDK makes fails silently and nothing is tracked",
-        f"only if you trust that user: git config --global --add safe.directory '{top}' (their repository "
+        f"only if you trust that user: git config --global --add safe.directory {_sh_quoted(top)} (their repository "
         "config — hooks, fsmonitor, filters — then runs as you); otherwise work in your own clone",
     )
 
@@ -295,8 +296,14 @@ _WARNINGS = {"git-missing": _git_missing, "dubious-ownership": _dubious, "timeou
 
 
 def _dubious_path(stderr: str) -> str | None:
-    m = re.search(r"dubious ownership in repository at '([^']+)'", stderr)
+    # git quotes the path without escaping: it runs to the last quote of the line (`/srv/it's`)
+    m = re.search(r"dubious ownership in repository at '(.+)'[ \t]*$", stderr, re.MULTILINE)
     return m.group(1) if m else None
+
+
+def _sh_quoted(path: str) -> str:
+    """`path` in single quotes for a shell, a quote inside it too ('/srv/it'\\''s')."""
+    return "'" + path.replace("'", "'\\''") + "'"
 
 
 def _repo_warnings(raw: Raw) -> list[Warning_]:
@@ -316,7 +323,7 @@ def _repo_warnings(raw: Raw) -> list[Warning_]:
     elif raw.values["branch"] is None:
         out.append(Warning_("detached-head", "HEAD is detached: no branch will be recorded",
                             "check out a branch, or set AZUREML_GIT_BRANCH=<name> before submitting"))
-    if url is None:
+    if url is None and "timeout" not in raw.problems:  # a timed-out ls-remote says nothing about remotes
         out.append(Warning_("no-remote", "no remote configured: no repository URL will be recorded",
                             "git remote add origin git@HOST:ORG/REPO.git"))
     if raw.status_lines and all(line.startswith("??") for line in raw.status_lines):

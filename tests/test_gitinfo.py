@@ -7,8 +7,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +18,8 @@ import pytest
 from helpers.cli import run_env
 from helpers.gitrepo import git, make_repo
 from helpers.run import onboard
+
+from onboarding import gitinfo
 
 ENV_NAMES = ("AZUREML_GIT_REPOSITORY_URI", "AZUREML_GIT_BRANCH", "AZUREML_GIT_COMMIT", "AZUREML_GIT_DIRTY",
              "AZUREML_GIT_BUILD_ID", "AZUREML_GIT_BUILD_URI")
@@ -514,3 +518,295 @@ def test_dubious_ownership_is_found_in_a_german_locale(tmp_path: Path) -> None:
     r = run_env("git-info", str(cwd), env=german)
     assert "dubious ownership" in r.stderr and "not inside a Git work tree" not in r.stderr  # ... we still understand
     assert "only if you trust" in r.stderr
+
+
+# -- in-process: gitinfo.gather / properties / warnings --------------------------------------
+# git's own commands, as the log of a `git` first on PATH spells them
+TOP = "rev-parse --is-inside-work-tree HEAD --symbolic-full-name HEAD --abbrev-ref HEAD"
+REMOTE, STATUS = "ls-remote --get-url", "status --porcelain ."
+SYMREF, REVPARSE = "symbolic-ref --short HEAD", "rev-parse HEAD"  # the SDK's own, for the odd cases
+W = gitinfo.Warning_
+DETACHED = W("detached-head", "HEAD is detached: no branch will be recorded",
+             "check out a branch, or set AZUREML_GIT_BRANCH=<name> before submitting")
+NO_REMOTE = W("no-remote", "no remote configured: no repository URL will be recorded",
+              "git remote add origin git@HOST:ORG/REPO.git")
+TIMEOUT_FIX = "use a clone on local disk, or a longer --timeout"
+
+
+def _not_a_repository(where: str) -> gitinfo.Warning_:
+    return W("not-a-repository", f"{where} is not inside a Git work tree: nothing will be tracked",
+             "submit from a clone (onboard clone URL), or set AZUREML_GIT_* variables")
+
+
+def _logging_git(tmp: Path, body: str = "") -> tuple[dict[str, str], Path]:
+    """An environment whose `git` (first on PATH) logs its arguments, runs `body` (sh), then the real git."""
+    real = shutil.which("git")
+    assert real
+    bindir = tmp / "logging-git"
+    bindir.mkdir()
+    log = tmp / "git.log"
+    script = bindir / "git"
+    script.write_text(f'#!/bin/sh\nprintf \'%s\\n\' "$*" >> \'{log}\'\n{body}exec \'{real}\' "$@"\n')
+    script.chmod(0o755)
+    return {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}, log
+
+
+def _ran(log: Path) -> list[str]:
+    return sorted(log.read_text().splitlines()) if log.exists() else []
+
+
+FOUR = {"AZUREML_GIT_REPOSITORY_URI": "git@example.test:o/r.git", "AZUREML_GIT_BRANCH": "b",
+        "AZUREML_GIT_COMMIT": "c0ffee", "AZUREML_GIT_DIRTY": "0"}
+
+
+@pytest.mark.parametrize(("state", "extra", "commands", "codes"), [
+    ("clean", {}, [TOP, REMOTE, STATUS], []),  # a plain branch: three processes, not the SDK's five
+    ("no_remote", {}, [TOP, REMOTE, STATUS], ["no-remote"]),
+    ("branch_origin_main", {}, [TOP, REMOTE, STATUS, SYMREF, REVPARSE], []),  # `heads/origin/main`: ask as the SDK
+    ("detached", {}, [TOP, REMOTE, STATUS, SYMREF, REVPARSE], ["detached-head"]),
+    ("no_commits", {}, [TOP, REMOTE, STATUS, SYMREF, REVPARSE], []),  # unborn branch
+    ("not_a_repo", {}, [TOP, REMOTE], ["not-a-repository"]),  # the gate: no status where the SDK runs none
+    ("clean", FOUR, [TOP], []),  # every value overridden: git only answers "inside?"
+    ("clean", {"AZUREML_GIT_DIRTY": "1"}, [TOP, REMOTE], []),  # no status when dirty is given
+    ("detached", {"AZUREML_GIT_BRANCH": "release"}, [TOP, REMOTE, STATUS, REVPARSE], []),  # no detached warning
+    ("branch_origin_main", {"AZUREML_GIT_COMMIT": "abc"}, [TOP, REMOTE, STATUS, SYMREF], []),
+])
+def test_gather_runs_only_the_commands_needed_and_says_what_the_sdk_would(
+        state: str, extra: dict[str, str], commands: list[str], codes: list[str], tmp_path: Path) -> None:
+    cwd, _ = STATES[state](tmp_path)
+    env, log = _logging_git(tmp_path)
+    raw = gitinfo.gather(cwd, {**env, **extra})
+    assert _ran(log) == sorted(commands)
+    assert gitinfo.properties(raw, "v2") == reference(cwd, extra, v1=False)
+    assert gitinfo.properties(raw, "v1") == reference(cwd, extra, v1=True)
+    assert raw.problems == []
+    known = {"no-remote": NO_REMOTE, "detached-head": DETACHED, "not-a-repository": _not_a_repository(str(cwd))}
+    assert gitinfo.warnings(raw, cwd) == [known[c] for c in codes]
+
+
+@pytest.mark.parametrize(("dirty", "recorded"), [("1", "True"), (" TRUE\n", "True"), ("yes", "False"),
+                                                 ("0", "False")])
+def test_overrides_are_stripped_and_keyed_per_sdk_in_its_order(dirty: str, recorded: str, tmp_path: Path) -> None:
+    cwd, _ = not_a_repo(tmp_path)
+    env = {**os.environ, "AZUREML_GIT_REPOSITORY_URI": " https://example.test/r\n", "AZUREML_GIT_BRANCH": "\tfeat ",
+           "AZUREML_GIT_COMMIT": "abc", "AZUREML_GIT_DIRTY": dirty, "AZUREML_GIT_BUILD_ID": " 42 ",
+           "AZUREML_GIT_BUILD_URI": "https://ci.example.test/42"}
+    raw = gitinfo.gather(cwd, env)
+    v1 = [("azureml.git.repository_uri", "https://example.test/r"), ("mlflow.source.git.repoURL", "https://example.test/r"),
+          ("azureml.git.branch", "feat"), ("mlflow.source.git.branch", "feat"), ("azureml.git.commit", "abc"),
+          ("mlflow.source.git.commit", "abc"), ("azureml.git.dirty", recorded),
+          ("azureml.git.build_id", "42"), ("azureml.git.build_uri", "https://ci.example.test/42")]
+    assert list(gitinfo.properties(raw, "v1").items()) == v1
+    assert list(gitinfo.properties(raw, "all").items()) == v1[:7]  # the documentation's seven, no build_*
+    assert list(gitinfo.properties(raw, "v2").items()) == [kv for kv in v1 if not kv[0].startswith("azureml.git.")
+                                                            or kv[0] in ("azureml.git.dirty", "azureml.git.build_id",
+                                                                         "azureml.git.build_uri")]
+    assert gitinfo.warnings(raw, cwd) == [_not_a_repository(str(cwd))]
+
+
+def test_the_current_folder_is_where_git_runs_without_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cwd, _ = below_top_changes_elsewhere(tmp_path)
+    monkeypatch.chdir(cwd)
+    raw = gitinfo.gather(None)
+    assert gitinfo.properties(raw, "v2") == reference(cwd, {}, v1=False)
+    assert raw.problems == [] and gitinfo.warnings(raw, None) == []
+    plain, _ = not_a_repo(tmp_path / "p")
+    monkeypatch.chdir(plain)
+    raw = gitinfo.gather(None)
+    assert raw.problems == []  # an existing folder is not "deleted"
+    assert gitinfo.warnings(raw, None) == [_not_a_repository("the current folder")]
+
+
+def test_a_deleted_current_folder_warns_only_when_git_runs_there(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, _ = clean(tmp_path)
+    plain, _ = not_a_repo(tmp_path)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    try:
+        here = gitinfo.gather(None, {**os.environ, "AZUREML_GIT_BRANCH": "main"})
+        there = gitinfo.gather(repo)
+        elsewhere = gitinfo.gather(plain)
+    finally:
+        os.chdir(tmp_path)
+    assert here.problems == ["cwd-deleted"]
+    assert gitinfo.properties(here, "v1") == {"azureml.git.branch": "main", "mlflow.source.git.branch": "main"}
+    assert gitinfo.warnings(here, None) == [W(
+        "cwd-deleted", "the current folder was deleted (or moved) while you were in it: git fails there and nothing "
+        "is tracked", 'cd back into the project (cd "$PWD" if it was re-created)')]
+    assert there.problems == [] and gitinfo.warnings(there, repo) == []
+    assert gitinfo.properties(there, "v2") == reference(repo, {}, v1=False)
+    assert elsewhere.problems == [] and gitinfo.warnings(elsewhere, plain) == [_not_a_repository(str(plain))]
+
+
+@pytest.mark.parametrize("replaced_by_file", [False, True])
+def test_a_folder_removed_while_git_runs_records_nothing_for_what_could_not_start(
+        tmp_path: Path, replaced_by_file: bool) -> None:
+    repo, _ = clean(tmp_path)
+    (repo / "README.md").write_text("changed\n")  # dirty, had status run
+    sub = repo / "sub"
+    sub.mkdir()
+    # the combined rev-parse answers, then the folder goes (or becomes a file): status cannot start there
+    body = (f'if [ "$2" = --is-inside-work-tree ]; then "$REAL_GIT" "$@"; rc=$?; rmdir \'{sub}\'; '
+            f'{"touch " + repr(str(sub)) + "; " if replaced_by_file else ""}exit $rc; fi\n')
+    env, _ = _logging_git(tmp_path, body)
+    env["REAL_GIT"] = str(shutil.which("git"))
+    raw = gitinfo.gather(sub, env)
+    props = gitinfo.properties(raw, "v2")
+    assert "azureml.git.dirty" not in props  # not a guess of "False"
+    assert props["mlflow.source.git.branch"] == "main" and props["mlflow.source.git.commit"] == _head(repo)
+    if replaced_by_file:  # (a removed one: see the next test)
+        assert raw.problems == []  # neither "git is missing" nor a timeout
+
+
+def test_a_folder_that_is_gone_is_not_git_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "never-was"
+    raw = gitinfo.gather(missing)
+    assert raw.problems == [] and gitinfo.warnings(raw, missing) == [_not_a_repository(str(missing))]
+
+
+def test_git_missing_is_the_only_warning(tmp_path: Path) -> None:
+    repo, _ = clean(tmp_path)
+    raw = gitinfo.gather(repo, {**os.environ, "PATH": str(tmp_path / "no-git-here"), "AZUREML_GIT_BRANCH": "x"})
+    assert raw.problems == ["git-missing"]
+    assert gitinfo.properties(raw, "v2") == {"mlflow.source.git.branch": "x"}
+    assert gitinfo.warnings(raw, repo) == [W("git-missing", "git is not installed: nothing will be tracked",
+                                             "install git (apt-get install git)")]
+
+
+def test_one_deadline_kills_a_hung_status(tmp_path: Path) -> None:
+    repo, _ = clean(tmp_path)
+    _fsmonitor(repo, tmp_path / "ran", body="sleep 30\n")
+    started = time.monotonic()
+    raw = gitinfo.gather(repo, timeout=3)
+    assert time.monotonic() - started < 20  # not the fsmonitor's 30 s
+    assert raw.problems == ["timeout"]
+    props = gitinfo.properties(raw, "v2")
+    assert props == {"mlflow.source.git.repoURL": SSH_URL, "mlflow.source.git.branch": "main",
+                     "mlflow.source.git.commit": _head(repo)}  # no dirty: status never answered
+    assert gitinfo.warnings(raw, repo) == [
+        W("timeout", "git did not finish within 3s (slow share?): the SDK would wait", TIMEOUT_FIX)]
+
+
+def test_nothing_starts_after_the_deadline(tmp_path: Path) -> None:
+    repo, _ = clean(tmp_path)
+    marker = tmp_path / "fsmonitor-ran"
+    _fsmonitor(repo, marker)
+    env, log = _logging_git(tmp_path, 'case "$1" in ls-remote) sleep 30;; esac\n')  # stage one outlives the deadline
+    raw = gitinfo.gather(repo, env, timeout=3)
+    assert _ran(log) == sorted([TOP, REMOTE])
+    assert not marker.exists()  # status (and its repository code) never started
+    assert gitinfo.properties(raw, "v2") == {"mlflow.source.git.branch": "main", "mlflow.source.git.commit": _head(repo)}
+    assert raw.problems == ["timeout"]
+    assert [w.code for w in gitinfo.warnings(raw, repo)] == ["timeout"]  # a hung ls-remote is not "no remote"
+    assert gitinfo.warnings(raw, repo)[0] == W(
+        "timeout", "git did not finish within 3s (slow share?): the SDK would wait", TIMEOUT_FIX)
+    log.unlink()
+    raw = gitinfo.gather(repo, env, timeout=1e-9)  # already past: not one git process
+    assert _ran(log) == [] and not raw.inside
+    assert raw.problems == ["timeout"] and gitinfo.properties(raw, "v1") == {}
+    assert [w.code for w in gitinfo.warnings(raw, repo)] == ["timeout"]  # not also "not a repository"
+
+
+def _assume_other_owner() -> dict[str, str]:
+    """git's own test switch: every repository looks owned by someone else (git >= 2.35.2), no root needed."""
+    return {**os.environ, "GIT_TEST_ASSUME_DIFFERENT_OWNER": "1"}
+
+
+@pytest.mark.parametrize("loc", [None, "de_DE.UTF-8"])
+def test_dubious_ownership_names_the_repository_git_refused(tmp_path: Path, loc: str | None) -> None:
+    repo, _ = clean(tmp_path)
+    sub = repo / "sub"
+    sub.mkdir()
+    env = _assume_other_owner()
+    if loc:
+        env.update(LANG=_locale(loc), LC_ALL=loc, LANGUAGE="de")  # git would answer in German
+    raw = gitinfo.gather(sub, env)
+    assert raw.problems == ["dubious-ownership"] and not raw.inside
+    assert gitinfo.properties(raw, "v1") == {}
+    top = os.path.realpath(repo)  # git names the work tree's top, not the folder asked about
+    assert gitinfo.warnings(raw, sub) == [W(
+        "dubious-ownership",
+        f"git refuses {top}: it is owned by another user ('dubious ownership'), so every git call the SDK makes "
+        "fails silently and nothing is tracked",
+        f"only if you trust that user: git config --global --add safe.directory '{top}' (their repository config"
+        " — hooks, fsmonitor, filters — then runs as you); otherwise work in your own clone")]
+
+
+def test_dubious_ownership_without_a_path_in_the_message_names_the_folder(tmp_path: Path) -> None:
+    raw = gitinfo.Raw(dict.fromkeys(gitinfo.ENV), inside=False, top_stderr="fatal: dubious ownership\n")
+    raw.problems.append("dubious-ownership")
+    (w,) = gitinfo.warnings(raw, tmp_path)
+    assert w.message.startswith(f"git refuses {tmp_path}: ") and f"safe.directory '{tmp_path}' " in w.fix
+
+
+def test_dubious_ownership_names_a_path_with_an_apostrophe_whole(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "it's")
+    raw = gitinfo.gather(repo, _assume_other_owner())
+    (w,) = gitinfo.warnings(raw, repo)
+    assert w.message.startswith(f"git refuses {os.path.realpath(repo)}: ")
+    quoted = w.fix.split("safe.directory ", 1)[1].split(" (their", 1)[0]
+    assert subprocess.run(["sh", "-c", f"printf %s {quoted}"], capture_output=True, text=True,
+                          check=True).stdout == os.path.realpath(repo)  # pasted into a shell, it is that path
+
+
+def test_a_git_message_that_is_not_utf8_does_not_break_gather(tmp_path: Path) -> None:
+    cwd, _ = not_a_repo(tmp_path)
+    (cwd / ".git").write_bytes(b"gitdir: /nowhere/caf\xe9\n")  # git's error names that path, byte for byte
+    raw = gitinfo.gather(cwd)
+    assert not raw.inside and raw.problems == []
+    assert gitinfo.warnings(raw, cwd) == [_not_a_repository(str(cwd))]
+
+
+def test_a_non_utf8_branch_warns_exactly(tmp_path: Path) -> None:
+    repo, _ = clean(tmp_path)
+    subprocess.run([b"git", b"checkout", b"-q", b"-b", b"caf\xe9"], cwd=repo, check=True)
+    raw = gitinfo.gather(repo)
+    assert raw.problems == ["branch-not-utf8"]
+    assert gitinfo.warnings(raw, repo) == [W("branch-not-utf8", "the branch name is not valid UTF-8: the SDK records "
+                                             "no branch", "rename the branch: git branch -m <utf-8-name>")]
+
+
+def test_credentials_in_the_url_warn_with_what_each_sdk_does(tmp_path: Path) -> None:
+    repo, _ = clean(tmp_path)
+    drops = "azure-ai-ml >= 1.27 then drops ALL Git properties from the job"
+    records = "azure-ai-ml does not detect it here and records it"
+    for url, effect in (("https://ghp_secret123@github.com/org/app.git", drops),
+                        ("https://dev.azure.com/pat123@org/p/_git/r", drops),  # has_pat_token's second form
+                        ("http://deploy@git.example.test/org/app.git", records),  # http: not has_pat_token
+                        ("ssh://git:hunter2@git.example.test/org/app.git", records),  # a password
+                        ("ssh://git@github.com/org/app.git", None), (SSH_URL, None),
+                        ("https://github.com/org/app.git", None)):
+        raw = gitinfo.gather(repo, {**os.environ, "AZUREML_GIT_REPOSITORY_URI": url})
+        assert gitinfo.properties(raw, "v2")["mlflow.source.git.repoURL"] == url
+        expected = [] if effect is None else [W(
+            "credentials-in-url", f"the remote URL carries a user name or token ({effect}; azureml-core stores it in "
+            "the job)", "switch the remote to SSH: git remote set-url origin git@HOST:ORG/REPO.git")]
+        assert gitinfo.warnings(raw, repo) == expected, url
+
+
+def test_the_terminal_masks_secrets_but_not_the_ssh_login(tmp_path: Path) -> None:
+    repo, _ = clean(tmp_path)
+    for url, shown in (("ssh://git:hunter2@git.example.test/o/r.git", "ssh://***@git.example.test/o/r.git"),
+                       ("http://deploy@git.example.test/o/r.git", "http://***@git.example.test/o/r.git"),
+                       ("ssh://git@github.com/o/r.git", "ssh://git@github.com/o/r.git")):
+        r = run_env("git-info", str(repo), env={"AZUREML_GIT_REPOSITORY_URI": url})
+        assert r.returncode == 0 and shown in r.stdout and ("hunter2" not in r.stdout), url
+        assert url in run_env("git-info", str(repo), "--json", env={"AZUREML_GIT_REPOSITORY_URI": url}).stdout
+
+
+@pytest.mark.parametrize(("count", "listed"), [
+    (1, "f1.txt"), (3, "f1.txt, f2.txt, f3.txt"), (4, "f1.txt, f2.txt, f3.txt and 1 more"),
+    (5, "f1.txt, f2.txt, f3.txt and 2 more")])
+def test_untracked_only_lists_three_files_and_counts_the_rest(tmp_path: Path, count: int, listed: str) -> None:
+    repo, _ = clean(tmp_path)
+    for i in range(1, count + 1):
+        (repo / f"f{i}.txt").write_text("x\n")
+    raw = gitinfo.gather(repo)
+    assert gitinfo.properties(raw, "v2")["azureml.git.dirty"] == "True"
+    assert gitinfo.warnings(raw, repo) == [W("untracked-only", f"dirty only because of untracked files: {listed}",
+                                             "commit them, or add them to .gitignore")]
+    (repo / "README.md").write_text("changed\n")  # a real change too: no longer "only untracked"
+    assert gitinfo.warnings(gitinfo.gather(repo), repo) == []
