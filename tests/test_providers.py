@@ -293,3 +293,18 @@ def test_a_pinned_key_listed_as_revoked_is_refused(pinned: str) -> None:
     fields = {"keys": [GOOD_KEY]} if pinned == "keys" else {"keys": [], "fingerprints": [_fp(GOOD_KEY)]}
     with pytest.raises(UsageError, match="a pinned key is also listed as revoked"):
         prov.parse_provider("internal", _table(**fields, revoked=[_fp(GOOD_KEY)]), "team.toml")
+
+
+def test_a_provider_pinned_by_keys_or_by_fingerprints_accepts_exactly_those() -> None:
+    other = "SHA256:" + "C" * 43
+    by_keys = prov.parse_provider("internal", _table(), "team.toml")
+    assert by_keys.fingerprints == {_fp(GOOD_KEY)} and by_keys.accepted(_fp(GOOD_KEY))
+    by_fps = prov.parse_provider("internal", _table(keys=[], fingerprints=[other]), "team.toml")
+    assert by_fps.fingerprints == {other} and by_fps.accepted(other) and not by_fps.accepted(_fp(GOOD_KEY))
+
+
+def test_a_providers_defaults_and_where_it_came_from() -> None:
+    plain = prov.parse_provider("internal", _table(), "team.toml")
+    assert (plain.user, plain.title, plain.source) == ("git", "internal", "team.toml")
+    named = prov.parse_provider("internal", _table(user="deploy", title="Corp Git"), "team.toml")
+    assert (named.user, named.title) == ("deploy", "Corp Git")
