@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -188,6 +190,90 @@ def test_mnt_is_refused() -> None:
     assert r.returncode == 2 and "wiped when the instance restarts" in r.stderr
 
 
+def _where(tmp_path: Path, **kw: object) -> clone.Destination:
+    from onboarding.instance import resolve_target
+
+    args: dict[str, object] = {"target": "local", "dest": None, "local_root": None, "cloudfiles_root": None,
+                               "cloudfiles_user_name": None, "tgt": resolve_target(None)}
+    args.update(kw)
+    return clone.resolve_destination(clone.parse_url("git@github.com:org/app.git"), **args)  # type: ignore[arg-type]
+
+
+def test_dest_is_made_absolute_with_home_expanded_and_named_as_given(home: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from onboarding.errors import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    assert _where(tmp_path, dest=Path("rel/here")) == clone.Destination(tmp_path / "rel" / "here", "dest")
+    assert _where(tmp_path, dest=Path("~/code/x"), target="cloudfiles") == clone.Destination(home / "code/x", "dest")
+    with pytest.raises(UsageError, match="read as an option"):  # git would take it for an option
+        _where(tmp_path, dest=Path("-rf"))
+    assert _where(tmp_path, local_root=Path("~/src")) == clone.Destination(home / "src" / "app", "local")
+    share = home / "cf"
+    (share / "Users" / "alice").mkdir(parents=True)
+    assert _where(tmp_path, target="cloudfiles", cloudfiles_root=Path("~/cf")) == clone.Destination(
+        share / "Users" / "alice" / "app", "cloudfiles")
+
+
+def test_the_temporary_disk_is_refused_also_behind_a_link_but_the_share_under_it_is_not(tmp_path: Path) -> None:
+    from onboarding.errors import UsageError
+
+    (tmp_path / "scratch").symlink_to("/mnt")
+    for dest in (Path("/mnt"), Path("/mnt/work/app"), tmp_path / "scratch" / "app"):
+        with pytest.raises(UsageError, match="temporary disk"):
+            _where(tmp_path, dest=dest)
+    with pytest.raises(UsageError, match="temporary disk"):  # --local-root is checked as well
+        _where(tmp_path, local_root=Path("/mnt/work"))
+    share = clone.KEPT_UNDER_MNT / "clusters" / "ci1" / "code" / "Users" / "alice" / "app"
+    assert _where(tmp_path, dest=share) == clone.Destination(share, "dest")  # the cloudfiles share's real place
+    assert _where(tmp_path, dest=Path("/mntx/app")).path == Path("/mntx/app")  # only /mnt itself is wiped
+
+
+def test_cloudfiles_folder_is_the_given_one_or_the_only_one(tmp_path: Path) -> None:
+    from onboarding.errors import UsageError
+
+    root = tmp_path / "share"
+    root.mkdir()
+    assert clone.cloudfiles_folders(root) == []  # no Users/ yet: no folders, no error
+    with pytest.raises(UsageError) as info:
+        clone.cloudfiles_user(root, None)
+    assert str(info.value) == f"which folder under {root / 'Users'} is yours? no folder there"
+    assert clone.cloudfiles_user(root, "bob") == "bob"  # given: used even before the folder exists
+    with pytest.raises(UsageError, match="not a plain folder name"):
+        clone.cloudfiles_user(root, "../bob")
+    (root / "Users" / "zed").mkdir(parents=True)
+    (root / "Users" / "notes.txt").write_text("x")  # a file is nobody's folder
+    assert clone.cloudfiles_folders(root) == ["zed"]
+    assert clone.cloudfiles_user(root, None) == "zed"
+    (root / "Users" / "amy").mkdir()
+    assert clone.cloudfiles_folders(root) == ["amy", "zed"]
+    with pytest.raises(UsageError, match=r"2 folders there \(amy, zed\)"):
+        clone.cloudfiles_user(root, None)
+
+
+def test_existing_clone_url_reads_the_clones_own_config_file_only(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert clone.existing_clone_url(plain) is None
+    repo = tmp_path / "repo"
+    git("init", "-q", str(repo))
+    assert clone.existing_clone_url(repo) is None  # a repository without origin
+    git("remote", "add", "origin", "git@github.com:org/app.git", cwd=repo)
+    assert clone.existing_clone_url(repo) == "git@github.com:org/app.git"
+    sneaky = tmp_path / "sneaky"
+    git("init", "-q", str(sneaky))
+    (tmp_path / "inc").write_text('[remote "origin"]\n\turl = git@github.com:org/app.git\n')
+    git("config", "include.path", str(tmp_path / "inc"), cwd=sneaky)
+    assert git("config", "--get", "remote.origin.url", cwd=sneaky).strip()  # git itself would follow it
+    assert clone.existing_clone_url(sneaky) is None  # we do not: the repository chooses nothing we read
+
+
+def test_same_repository_across_spellings_and_never_for_no_origin() -> None:
+    assert clone.same_repository("ssh://git@GitHub.com:22/org/app/", "git@github.com:org/app.git")
+    assert not clone.same_repository("git@github.com:org/other.git", "git@github.com:org/app.git")
+    assert not clone.same_repository(None, "git@github.com:org/app.git")
+
+
 @pytest.fixture
 def git_spy(tmp_path: Path) -> tuple[dict[str, str], Path]:
     """A `git` (and `ssh`) first on PATH that records every call and fails."""
@@ -250,6 +336,82 @@ def test_accepted_url_forms(url: str, name: str, host: str, port: int) -> None:
     u = parse_url(url)
     assert (u.name, u.host, u.port) == (name, host, port)
     assert providers.for_host(providers.builtin(), u.host, u.port) is not None
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("", "not a repository URL"),
+    ("git@github.com:org\t/app.git", "not a repository URL"),  # a control character anywhere, not only in the name
+    ("-oProxyCommand=x:app.git", "starts with '-'"),  # the reason names the option, not just "bad host"
+    ("app", "local paths"),  # a bare word: a folder next to the caller
+    ("ssh:///app.git", "no host"),
+    ("ssh://github.com/", "no repository path"),
+    ("a;b@github.com:org/app.git", "bad user name"),
+    ("ssh://a;b@github.com/org/app.git", "bad user name"),
+    ("git@github.com:-oX/app.git", "safe folder name"),  # a path git would hand on as an option
+    ("git@github.com:org/a b.git", "safe folder name"),
+    ("git@github.com:org/.git", "safe folder name"),
+])
+def test_parse_url_refuses_with_the_reason_the_user_reads(url: str, reason: str) -> None:
+    from onboarding.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(reason)) as info:
+        clone.parse_url(url)
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("url", "hint"), [
+    ("https://github.com/org/app", "use the SSH form: git@github.com:org/app.git"),
+    ("https://github.com/Xilinx/XRT", "use the SSH form: git@github.com:Xilinx/XRT.git"),  # only '/' is trimmed
+    ("HTTP://example.com/org/app.git/", "use the SSH form: git@example.com:org/app.git"),  # any case, one .git
+    ("https://dev.azure.com/org/proj/_git/lib", "use the SSH form: git@ssh.dev.azure.com:v3/org/proj/lib"),
+    ("https://gitlab.com/team/_git/lib", "use the SSH form: git@gitlab.com:team/_git/lib.git"),  # not Azure's
+    ("https:///org/app", "use the SSH form: git@HOST:org/app.git"),  # no host to name
+    ("https://github.com/", "use the SSH form git@HOST:ORG/REPO.git"),  # no path to keep
+    ("https://[::1/org/app", "use the SSH form git@HOST:ORG/REPO.git"),  # not even a URL
+])
+def test_an_http_url_is_refused_with_its_ssh_form_in_process(url: str, hint: str) -> None:
+    from onboarding.errors import UsageError
+
+    with pytest.raises(UsageError, match="clones over SSH") as info:
+        clone.parse_url(url)
+    assert info.value.hint == hint
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    # what git gets is the text as given, stripped of the newline a paste brings along
+    ("  git@github.com:org/app.git\n", ("git@github.com:org/app.git", "git", "github.com", 22, "org/app.git")),
+    ("github.com:org/app.git", ("github.com:org/app.git", None, "github.com", 22, "org/app.git")),  # no user
+    ("ssh://git@github.com/org/app.git", ("ssh://git@github.com/org/app.git", "git", "github.com", 22,
+                                          "/org/app.git")),
+    ("ssh+git://git@github.com/org/app.git", ("ssh+git://git@github.com/org/app.git", "git", "github.com", 22,
+                                              "/org/app.git")),
+    # only control characters are refused: a space inside the path is text git passes on as one argument
+    ("git@github.com:team space/app.git", ("git@github.com:team space/app.git", "git", "github.com", 22,
+                                           "team space/app.git")),
+    # the first colon ends the host: a later one belongs to the path
+    ("git@github.com:org/v1:2/app.git", ("git@github.com:org/v1:2/app.git", "git", "github.com", 22,
+                                         "org/v1:2/app.git")),
+    ("ssh://git@example.com:2222/X", ("ssh://git@example.com:2222/X", "git", "example.com", 2222, "/X")),
+])
+def test_parse_url_keeps_text_user_host_port_and_path(url: str, expected: tuple[object, ...]) -> None:
+    u = clone.parse_url(url)
+    assert (u.text, u.user, u.host, u.port, u.path) == expected
+    assert u.name == str(expected[4]).rsplit("/", 1)[-1].removesuffix(".git")
+
+
+def test_with_user_puts_the_login_into_the_host_part_of_either_form() -> None:
+    from onboarding.errors import UsageError
+
+    scp = clone.with_user(clone.parse_url("github.com:org/app.git"), "git")
+    assert scp == clone.parse_url("git@github.com:org/app.git")
+    ssh = clone.with_user(clone.parse_url("ssh://ssh.github.com:443/org/app.git"), "git")
+    assert (ssh.text, ssh.user, ssh.host, ssh.port) == ("ssh://git@ssh.github.com:443/org/app.git", "git",
+                                                        "ssh.github.com", 443)
+    # only the scheme's `://` is where the user goes, not a later one inside the path
+    odd = clone.with_user(clone.parse_url("ssh://host/org/x://y/app.git"), "git")
+    assert (odd.text, odd.user, odd.path) == ("ssh://git@host/org/x://y/app.git", "git", "/org/x://y/app.git")
+    with pytest.raises(UsageError, match="bad user name"):  # the provider's user is checked like a typed one
+        clone.with_user(clone.parse_url("github.com:org/app.git"), "a;b")
 
 
 @pytest.mark.sshd
@@ -481,3 +643,239 @@ def test_ssh_is_told_to_trust_only_the_verified_hosts_and_key(tmp_path: Path) ->
     assert "BatchMode" not in env["GIT_SSH_COMMAND"]
     assert env["SSH_AUTH_SOCK"] == str(tmp_path / "agent.sock")
     assert "SSH_AUTH_SOCK" not in clone.git_env(o)
+
+
+def test_git_clone_argv_allows_only_ssh_and_ends_the_options_before_the_url(tmp_path: Path) -> None:
+    url = clone.parse_url("git@github.com:org/app.git")
+    dest = tmp_path / "d"
+    head = ["git", "-c", "protocol.allow=never", "-c", "protocol.ssh.allow=always", "clone"]
+    assert clone.git_clone_argv(url, dest, branch=None, depth=None, progress=False) == [
+        *head, "--quiet", "--", "git@github.com:org/app.git", str(dest)]
+    assert clone.git_clone_argv(url, dest, branch="release/1.0", depth=3, progress=True) == [
+        *head, "--progress", "--branch", "release/1.0", "--depth", "3", "--", "git@github.com:org/app.git", str(dest)]
+
+
+@pytest.mark.parametrize(("message", "network"), [
+    ("ssh: connect to host example.com port 22: Connection refused", True),
+    ("ssh: Could not resolve hostname example.invalid: Name or service not known", True),
+    ("Connection to example.com port 22 timed out", True),  # "Connection to .* timed out" is a pattern
+    ("kex_exchange_identification: read: Connection reset by peer", True),
+    ("git@example.com: Permission denied (publickey).", False),
+    ("fatal: Remote branch nope not found in upstream origin", False),
+    ("", False),
+])
+def test_failure_tells_an_unreachable_host_exit_4_from_a_git_refusal_exit_6(message: str, network: bool) -> None:
+    err = clone.failure(128, message)
+    assert type(err) is (NetworkError if network else GitError)
+    assert err.exit_code == (4 if network else 6)
+    assert str(err) == ("git clone failed (exit 128)" + (f":\n{message}" if message else ""))
+
+
+# A fake `ssh` first on PATH: it records what it was given and then plays the server (runs the
+# git-upload-pack command git asks for in a local folder), refuses, or hangs.
+_FAKE_SSH = """#!/bin/sh
+d=$(dirname "$0")
+printf '%s\\n' "$@" > "$d/argv"
+env > "$d/env"
+cut -d' ' -f6 /proc/$$/stat > "$d/sid"
+echo $$ > "$d/pid"
+case $(cat "$d/mode") in
+  fail) cat "$d/stderr" >&2; exit 255;;
+  hang) exec sleep 30;;
+esac
+echo "fake ssh: serving" >&2
+for last; do :; done
+cd "$d/../served" && exec sh -c "$last"
+"""
+
+
+class FakeSsh:
+    def __init__(self, root: Path) -> None:
+        self.bin = root / "bin"
+        self.bin.mkdir(parents=True)
+        (self.bin / "ssh").write_text(_FAKE_SSH)
+        (self.bin / "ssh").chmod(0o755)
+        work = make_repo(root / "work", {"README.md": "first\n"})
+        (work / "README.md").write_text("served\n")
+        git("commit", "-q", "-am", "second", cwd=work)
+        git("clone", "-q", "--bare", str(work), str(root / "served" / "org" / "app.git"))
+        self.mode("serve")
+
+    def mode(self, mode: str, stderr: str = "") -> None:
+        (self.bin / "mode").write_text(mode)
+        (self.bin / "stderr").write_text(stderr)
+
+    def argv(self) -> list[str]:
+        return (self.bin / "argv").read_text().splitlines()
+
+    def env(self) -> dict[str, str]:
+        return dict(ln.split("=", 1) for ln in (self.bin / "env").read_text().splitlines() if "=" in ln)
+
+    def field(self, name: str) -> int:
+        return int((self.bin / name).read_text())
+
+
+@pytest.fixture
+def fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSsh:
+    fake = FakeSsh(tmp_path / "fakessh")
+    monkeypatch.setenv("PATH", f"{fake.bin}:{os.environ['PATH']}")
+    return fake
+
+
+_FAKE_URL = "git@example.invalid:org/app.git"
+
+
+def test_ssh_gets_our_key_pinned_hosts_and_agent_and_nothing_of_the_callers(fake_ssh: FakeSsh, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "callers-agent.sock"))  # never handed on
+    monkeypatch.setenv("GIT_SSH_COMMAND", "ssh -o StrictHostKeyChecking=no")
+    key = tmp_path / "my keys" / "id_ed25519"  # a space: the command is quoted for git's shell
+    o = clone.SshOptions(key=key, known_hosts=tmp_path / "kh", batch=True, agent_sock=tmp_path / "ours.sock",
+                         connect_timeout=7)
+    dest = tmp_path / "out" / "app"
+    clone.run_clone(clone.parse_url(_FAKE_URL), dest, o, branch=None, depth=None, progress=False)
+    assert (dest / "README.md").read_text() == "served\n"
+    argv = fake_ssh.argv()
+    assert argv[:2] == ["-i", str(key)]
+    opts = [argv[i + 1] for i, a in enumerate(argv) if a == "-o"]
+    assert {"IdentitiesOnly=yes", "StrictHostKeyChecking=yes", f"UserKnownHostsFile={tmp_path / 'kh'}",
+            "UpdateHostKeys=no", "ConnectTimeout=7", "BatchMode=yes"} <= set(opts)
+    assert "StrictHostKeyChecking=no" not in opts
+    alive = dict(x.split("=", 1) for x in opts if x.startswith("ServerAlive"))
+    assert 30 <= int(alive["ServerAliveInterval"]) * int(alive["ServerAliveCountMax"]) <= 120  # about a minute
+    assert argv[-2:] == ["git@example.invalid", "git-upload-pack 'org/app.git'"]
+    env = fake_ssh.env()
+    assert env["SSH_AUTH_SOCK"] == str(tmp_path / "ours.sock")
+    assert env["GIT_TERMINAL_PROMPT"] == "0"
+    assert fake_ssh.field("sid") != os.getsid(0)  # quiet: a session of its own, no terminal to ask on
+
+
+def test_progress_mode_shows_gits_and_sshs_output_and_keeps_the_terminal(fake_ssh: FakeSsh, tmp_path: Path,
+                                                                          capfd: pytest.CaptureFixture[str]) -> None:
+    o = _options(tmp_path, tmp_path / "k")
+    clone.run_clone(clone.parse_url(_FAKE_URL), tmp_path / "loud", o, branch=None, depth=None, progress=True)
+    err = capfd.readouterr().err
+    assert "Cloning into" in err and "fake ssh: serving" in err
+    assert fake_ssh.field("sid") == os.getsid(0)  # same session: ssh may ask at the user's terminal
+    assert git("rev-list", "--count", "HEAD", cwd=tmp_path / "loud").strip() == "2"  # no --depth: all of it
+    clone.run_clone(clone.parse_url(_FAKE_URL), tmp_path / "quiet", o, branch=None, depth=1, progress=False)
+    err = capfd.readouterr().err
+    assert "Cloning into" not in err and "fake ssh" not in err  # captured, for the error message only
+    assert (tmp_path / "quiet" / "README.md").read_text() == "served\n"
+    assert git("rev-list", "--count", "HEAD", cwd=tmp_path / "quiet").strip() == "1"  # --depth 1 reached git
+
+
+@pytest.mark.parametrize(("words", "kind", "code"), [
+    ("ssh: connect to host example.invalid port 22: Connection refused", NetworkError, 4),
+    ("git@example.invalid: Permission denied (publickey).", GitError, 6),
+])
+@pytest.mark.parametrize("existed", [False, True], ids=["fresh", "empty-folder-existed"])
+def test_a_failed_connection_is_reported_in_ssh_words_and_leaves_what_was_there(
+        fake_ssh: FakeSsh, tmp_path: Path, words: str, kind: type[Exception], code: int, existed: bool) -> None:
+    fake_ssh.mode("fail", words + "\n")
+    dest = tmp_path / "new" / "deeper" / "app"
+    if existed:
+        dest.mkdir(parents=True)
+    with pytest.raises(kind) as info:
+        clone.run_clone(clone.parse_url(_FAKE_URL), dest, _options(tmp_path, tmp_path / "k"), branch=None,
+                        depth=None, progress=False)
+    assert info.value.exit_code == code  # type: ignore[attr-defined]
+    assert str(info.value).startswith("git clone failed (exit 128):") and words in str(info.value)
+    if existed:
+        assert dest.is_dir() and list(dest.iterdir()) == []
+    else:
+        assert not (tmp_path / "new").exists()  # the folders made for it go too
+
+
+def test_a_git_killed_mid_clone_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A git that cannot clean up after itself (killed by the OOM killer, say): its half clone goes."""
+    bindir = tmp_path / "gitbin"
+    bindir.mkdir()
+    (bindir / "git").write_text('#!/bin/sh\nfor last; do :; done\nmkdir -p "$last/.git"\n'
+                                'echo half > "$last/.git/HEAD"\nkill -KILL $$\n')
+    (bindir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    dest = tmp_path / "new" / "app"
+    with pytest.raises(GitError, match=r"exit -9"):
+        clone.run_clone(clone.parse_url(_FAKE_URL), dest, _options(tmp_path, tmp_path / "k"), branch=None,
+                        depth=None, progress=False)
+    assert not (tmp_path / "new").exists()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def test_an_interrupt_kills_ssh_as_well_and_removes_the_new_folders(fake_ssh: FakeSsh, tmp_path: Path) -> None:
+    """Ctrl-C (quiet mode: git and ssh are in a group of their own) ends ssh too, not only git."""
+    fake_ssh.mode("hang")
+    dest = tmp_path / "new" / "app"
+    pidfile = fake_ssh.bin / "pid"
+    main = threading.main_thread().ident
+    assert main is not None
+
+    stop = threading.Event()
+
+    def press_ctrl_c() -> None:  # a real SIGINT to the main thread, once ssh runs: it ends the wait at once
+        while not stop.is_set():
+            if pidfile.exists() and pidfile.read_text():
+                signal.pthread_kill(main, signal.SIGINT)
+                return
+            time.sleep(0.01)
+
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            presser.start()
+            try:
+                clone.run_clone(clone.parse_url(_FAKE_URL), dest, _options(tmp_path, tmp_path / "k"), branch=None,
+                                depth=None, progress=False)
+            finally:
+                stop.set()
+                presser.join()
+        pid = fake_ssh.field("pid")
+        deadline = time.monotonic() + 5
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(pid), "ssh outlived the interrupted clone"
+        assert not (tmp_path / "new").exists()
+    finally:
+        if pidfile.exists() and pidfile.read_text() and not _gone(fake_ssh.field("pid")):
+            os.kill(fake_ssh.field("pid"), signal.SIGKILL)
+
+
+def test_cleanup_of_a_clone_git_already_removed_and_of_parents_in_use(tmp_path: Path) -> None:
+    clone.remove_created(tmp_path / "never-made", created=True)  # git cleaned up itself: nothing to do, no error
+    top = tmp_path / "top"
+    deep = top / "mid" / "app"
+    made = clone.make_parents(deep)
+    assert made == [deep, top / "mid", top]  # deepest first
+    (top / "other-clone").mkdir()  # a concurrent clone put its folder into a parent made for us
+    clone.remove_created(deep / "repo", created=True, parents=made)
+    assert not (top / "mid").exists()
+    assert (top / "other-clone").is_dir()  # the shared parent stays
+
+
+def test_make_parents_accepts_a_parent_made_meanwhile_but_not_a_file(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    real_mkdir = Path.mkdir
+
+    def raced(self: Path, *args: object, **kwargs: object) -> None:
+        real_mkdir(self)  # a concurrent clone of this run made it a moment ago
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", raced)
+    assert clone.make_parents(tmp_path / "a" / "b") == [tmp_path / "a" / "b", tmp_path / "a"]
+    assert (tmp_path / "a" / "b").is_dir()
+
+    def squatted(self: Path, *args: object, **kwargs: object) -> None:
+        self.write_text("not a folder")
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", squatted)
+    with pytest.raises(FileExistsError):
+        clone.make_parents(tmp_path / "c")
