@@ -7,6 +7,7 @@ ssh, ssh-keygen and paramiko, with the KDF rounds OpenSSH >= 9.4 uses by default
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import time
@@ -134,23 +135,19 @@ def load_private(path: Path, passphrase: bytes | None) -> tuple[PrivateKeyTypes,
 def _open(path: Path, data: bytes, passphrase: bytes | None) -> tuple[PrivateKeyTypes, bool]:
     from cryptography.hazmat.primitives import serialization as ser
 
+    # PEM (ssh-keygen -m PEM) has its own loader; both say "not encrypted" the same way
+    pem = b"BEGIN OPENSSH PRIVATE KEY" not in data and b"PRIVATE KEY" in data
+    load = ser.load_pem_private_key if pem else ser.load_ssh_private_key
     try:
-        return ser.load_ssh_private_key(data, passphrase or None), bool(passphrase)
+        return load(data, passphrase or None), bool(passphrase)
     except TypeError as exc:
         if "not encrypted" in str(exc):
-            return ser.load_ssh_private_key(data, None), False
+            return load(data, None), False
         raise ConflictError(
             f"{path} exists and is protected by a passphrase, but none was given",
             hint="give its passphrase to reuse it, or --force to replace it (the old pair is kept as a backup)",
         ) from None
     except ValueError:
-        if b"BEGIN OPENSSH PRIVATE KEY" not in data and b"PRIVATE KEY" in data:
-            # PEM (ssh-keygen -m PEM); cryptography reads it through another loader.
-            try:
-                pem = ser.load_pem_private_key(data, passphrase or None)
-                return pem, bool(passphrase)
-            except (TypeError, ValueError):
-                pass
         raise ConflictError(
             f"{path} exists but does not open with this passphrase (or is not a private key)",
             hint="give the right passphrase to reuse it, or --force to replace it "
@@ -271,6 +268,7 @@ def _force_pair(req: KeyRequest, pub: Path, data: bytes, line: str) -> Path:
             fsutil.discard_temp(tmp)
         raise
     backup: Path | None = None
+    had_private = os.path.lexists(req.path)  # False: --force on a lone .pub
     try:
         backup = backup_pair(req.path, pub)
         fsutil.commit_temp(temps[0], req.path)
@@ -280,6 +278,9 @@ def _force_pair(req: KeyRequest, pub: Path, data: bytes, line: str) -> Path:
             fsutil.discard_temp(tmp)
         if backup is not None:
             restore_pair(backup, req.path, pub)
+        if not had_private:  # the new private key may be in place already: it must not stay alone
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(req.path)
         raise
     fsutil.fsync_dir(req.path.parent)
     return backup
@@ -349,9 +350,13 @@ def repair_public(path: Path, pub: Path, comment: str, owner: fsutil.Owner) -> s
         return None
     text = old.decode(errors="replace").split(None, 2)
     kept_comment = text[2].strip() if len(text) > 2 and fields[:1] == [key_type.encode()] else comment
-    stray = pub.with_name(f"{pub.name}.mismatched-{time.strftime('%Y%m%d-%H%M%S')}")
-    if not os.path.lexists(stray):
-        os.link(pub, stray)  # keep what we replace: never overwrite silently
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stray = pub.with_name(f"{pub.name}.mismatched-{stamp}")
+    n = 1
+    while os.path.lexists(stray):  # a second repair within the same second keeps its own copy
+        n += 1
+        stray = pub.with_name(f"{pub.name}.mismatched-{stamp}-{n}")
+    os.link(pub, stray)  # keep what we replace: never overwrite silently
     fsutil.replace_file(pub, f"{key_type} {b64} {kept_comment}".rstrip().encode() + b"\n",
                         default_mode=0o644, owner=owner)
     return f"rewrote {pub}: it did not match {path} (an interrupted --force?); the old one is {stray}"

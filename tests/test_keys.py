@@ -540,7 +540,7 @@ def test_force_without_hard_links_copies_the_backup_keeping_it_0600(home: Path,
     assert keygen_public(path, PASSB).split()[:2] == new.public_line.split()[:2]
 
 
-@pytest.mark.parametrize(("lone_pub", "fail_at"), [(False, 1), (False, 2), (True, 1)])
+@pytest.mark.parametrize(("lone_pub", "fail_at"), [(False, 1), (False, 2), (True, 1), (True, 2)])
 def test_a_force_failing_at_a_rename_puts_the_old_pair_back(home: Path, monkeypatch: pytest.MonkeyPatch,
                                                             lone_pub: bool, fail_at: int) -> None:
     path = home / ".ssh" / "id_ed25519"
@@ -617,3 +617,29 @@ def test_as_root_every_file_written_belongs_to_the_account_set_up(home: Path) ->
     assert owned(r.public_path) == owner
     forced = keys.ensure_key(request(path, owner=owner, force=True))
     assert owned(path) == owned(r.public_path) == owner and forced.backup is not None
+
+
+def test_an_unprotected_pem_key_given_a_passphrase_is_reused_as_unprotected(home: Path) -> None:
+    """As for the OpenSSH format: a passphrase given for a key that has none is not a wrong passphrase."""
+    path = home / ".ssh" / "id_pem"
+    keygen_make(path, "-t", "ecdsa", "-b", "256", "-m", "PEM", passphrase="")
+    r = keys.ensure_key(request(path, passphrase=PASSB))
+    assert r.status == "reused" and not r.encrypted
+    assert any("has no passphrase" in n for n in r.notes)
+
+
+def test_two_repairs_in_one_second_keep_both_replaced_pubs(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers.trust import fresh_key
+
+    path = home / ".ssh" / "id_ed25519"
+    r = keys.ensure_key(request(path))
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20261129-120000")
+    olds = []
+    for _ in range(2):
+        stranger = fresh_key("ed25519").split()
+        olds.append(f"{stranger[0]} {stranger[1]} stray\n".encode())
+        r.public_path.write_bytes(olds[-1])
+        keys._OPENED.clear()
+        keys.ensure_key(request(path))
+    strays = sorted(p for p in path.parent.iterdir() if ".mismatched-" in p.name)
+    assert sorted(p.read_bytes() for p in strays) == sorted(olds)  # nothing the user had is lost
