@@ -173,13 +173,16 @@ def _not_wiped(d: Destination) -> Destination:
     return d
 
 
+CONFIG_TIMEOUT = 30.0  # seconds to read a folder's .git/config: a FIFO planted there would block git
+
+
 def existing_clone_url(path: Path) -> str | None:
     """The origin URL when `path` is already a git work tree, else None (read as its owner: us)."""
     if not (path / ".git").exists():
         return None
     # The file only: no `git config` of the repository's choosing runs (includes stay unread).
     done = proc.run(["git", "config", "--file", str(path / ".git" / "config"), "--get", "remote.origin.url"],
-                    timeout=30)
+                    timeout=CONFIG_TIMEOUT)
     return done.out.strip() or None
 
 

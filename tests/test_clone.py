@@ -879,3 +879,19 @@ def test_make_parents_accepts_a_parent_made_meanwhile_but_not_a_file(tmp_path: P
     monkeypatch.setattr(Path, "mkdir", squatted)
     with pytest.raises(FileExistsError):
         clone.make_parents(tmp_path / "c")
+
+
+def test_a_config_that_blocks_git_is_given_up_at_the_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIFO as .git/config blocks git's read forever: the check gives up and calls it no clone of ours."""
+    import os
+    import time
+
+    from onboarding import clone
+
+    dest = tmp_path / "repo"
+    (dest / ".git").mkdir(parents=True)
+    os.mkfifo(dest / ".git" / "config")
+    monkeypatch.setattr(clone, "CONFIG_TIMEOUT", 1.0)
+    started = time.monotonic()
+    assert clone.existing_clone_url(dest) is None
+    assert time.monotonic() - started < 15
