@@ -583,3 +583,12 @@ def test_a_temp_that_cannot_be_removed_does_not_stop_the_others(tmp_path: Path,
 
     monkeypatch.setattr(os, "unlink", unlink)
     assert sorted(fsutil.remove_stale_temps(tmp_path)) == sorted([names[0], names[2]])
+
+
+def test_a_private_dir_under_a_dangling_link_is_a_write_error_naming_it(tmp_path: Path) -> None:
+    """lstat says "missing", yet the folder cannot be made: a parent is a link to nowhere."""
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    d = tmp_path / "gone" / ".ssh"
+    with pytest.raises(fsutil.WriteError, match=f"^cannot write {d}: {os.strerror(errno.EEXIST)}$"):
+        fsutil.ensure_private_dir(d, None)
+    assert not (tmp_path / "nowhere").exists()
