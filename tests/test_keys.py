@@ -641,5 +641,6 @@ def test_two_repairs_in_one_second_keep_both_replaced_pubs(home: Path, monkeypat
         r.public_path.write_bytes(olds[-1])
         keys._OPENED.clear()
         keys.ensure_key(request(path))
-    strays = sorted(p for p in path.parent.iterdir() if ".mismatched-" in p.name)
-    assert sorted(p.read_bytes() for p in strays) == sorted(olds)  # nothing the user had is lost
+    strays = {p.name: p.read_bytes() for p in path.parent.iterdir() if ".mismatched-" in p.name}
+    assert strays == {"id_ed25519.pub.mismatched-20261129-120000": olds[0],  # nothing the user had is lost,
+                      "id_ed25519.pub.mismatched-20261129-120000-2": olds[1]}  # named as --force's backups are
