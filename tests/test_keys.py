@@ -319,7 +319,7 @@ def test_comments_with_spaces_are_kept_and_no_comment_leaves_no_trailing_space(h
 
 
 def test_a_key_path_with_a_control_character_is_refused(home: Path) -> None:
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=r"^the key file \(--key-file\): .* contains a control character"):
         keys.ensure_key(request(home / ".ssh" / "id\nevil"))
     assert not (home / ".ssh").exists()
 
