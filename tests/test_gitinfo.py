@@ -617,8 +617,10 @@ def test_the_current_folder_is_where_git_runs_without_a_path(tmp_path: Path, mon
     assert gitinfo.warnings(raw, None) == [_not_a_repository("the current folder")]
 
 
-def test_a_deleted_current_folder_warns_only_when_git_runs_there(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_vanished_current_folder_warns_only_when_git_runs_there(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process (git is the only child): not deselected from mutation runs as the CLI's
+    deleted-folder tests are, so the warning's own decisions are measured."""
     repo, _ = clean(tmp_path)
     plain, _ = not_a_repo(tmp_path)
     gone = tmp_path / "gone"
