@@ -219,7 +219,7 @@ def test_the_temporary_disk_is_refused_also_behind_a_link_but_the_share_under_it
     from onboarding.errors import UsageError
 
     (tmp_path / "scratch").symlink_to("/mnt")
-    for dest in (Path("/mnt"), Path("/mnt/work/app"), tmp_path / "scratch" / "app"):
+    for dest in (Path("/mnt"), Path("/mnt/data/app"), tmp_path / "scratch" / "app"):
         with pytest.raises(UsageError, match="temporary disk"):
             _where(tmp_path, dest=dest)
     with pytest.raises(UsageError, match="temporary disk"):  # --local-root is checked as well
