@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from helpers.run import Result
+
 # The checkout these tests belong to: the user-side process must import this package.
 CHECKOUT = Path(__file__).resolve().parents[2]
 # Where the real tools live; root's own PATH may hold directories the user cannot enter.
@@ -40,15 +42,7 @@ class Account:
     home: Path
 
 
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
+Run = Result  # what a command run as the account printed: the same record as helpers.run's
 
 
 # -- places only root can change ----------------------------------------------------------
