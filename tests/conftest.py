@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,3 +120,15 @@ def apis() -> Iterator[FakeApis]:
     """The fake provider APIs (GitHub, GitLab, Bitbucket, Gitea) on 127.0.0.1."""
     with serve() as fake:
         yield fake
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A root-owned 0755 folder outside any home, which a throwaway account can traverse: where the
+    "installed" onboard (a venv that account must run) and the system team file live."""
+    base = Path(tempfile.mkdtemp(prefix="onboard-shared-"))
+    base.chmod(0o755)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

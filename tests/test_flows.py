@@ -19,8 +19,6 @@ import pwd
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,17 +39,6 @@ def script(*args: str, env: dict[str, str] | None = None, netns: bool = False) -
     argv = ["bash", str(SCRIPT), *args]
     return subprocess.run(["unshare", "--net", *argv] if netns else argv, capture_output=True, text=True,
                           timeout=300, env={**base, **(env or {})}, cwd="/")
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """Root-owned 0755, outside any home: the "installed" onboard and the system team file live here."""
-    base = Path(tempfile.mkdtemp(prefix="onboard-flow-"))
-    base.chmod(0o755)
-    try:
-        yield base
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def checkout_venv(directory: Path) -> Path:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from helpers.attacker import (
+    AS_AN_ACCOUNT,
     Account,
     Recorder,
     Run,
@@ -46,11 +47,7 @@ from helpers.attacker import (
 )
 from helpers.sshd import Sshd
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("setpriv"),
-                       reason="needs root, useradd and setpriv to play a real unprivileged account"),
-]
+pytestmark = AS_AN_ACCOUNT
 
 SPY_SSH = ".spy-ssh-marker"  # `id` output of the user's Match exec, wherever ssh read the config
 SPY_HOOK = ".spy-hook-marker"  # `id` output of the user's git hooks

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers.attacker import (
+    AS_AN_ACCOUNT,
     Account,
     as_user,
     create_account,
@@ -33,11 +34,7 @@ from helpers.attacker import (
 )
 from helpers.sshd import Sshd
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("setpriv"),
-                       reason="needs root, useradd and setpriv to play a real unprivileged account"),
-]
+pytestmark = AS_AN_ACCOUNT
 
 PYTHON = os.path.realpath(sys.executable)
 

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,16 +75,6 @@ def test_accepts_a_hashed_requirements_file_in_pip_compile_layout(tmp_path: Path
 
 
 # --- as root for a real account -------------------------------------------------------------
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A root-owned 0755 directory the throwaway account can traverse (the venv must run as it)."""
-    base = Path(tempfile.mkdtemp(prefix="onboard-script-"))
-    base.chmod(0o755)
-    try:
-        yield base
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _local_provider(tmp_path: Path, port: int) -> str:

@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from helpers.run import Result
 
 # The checkout these tests belong to: the user-side process must import this package.
@@ -43,6 +45,13 @@ class Account:
 
 
 Run = Result  # what a command run as the account printed: the same record as helpers.run's
+
+# The marks of every test module that plays a real unprivileged account against root.
+AS_AN_ACCOUNT = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("setpriv"),
+                       reason="needs root, useradd and setpriv to play a real unprivileged account"),
+]
 
 
 # -- places only root can change ----------------------------------------------------------
