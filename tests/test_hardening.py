@@ -98,12 +98,14 @@ config_text = st.binary(max_size=200).filter(lambda b: sshconfig.BEGIN not in b 
 @given(config_text, st.lists(host_name, min_size=1, max_size=3))
 def test_ssh_config_block_keeps_everything_else_and_is_idempotent(data: bytes, hosts: list[str]) -> None:
     home = Path("/home/u")
-    once = sshconfig.merge(data, hosts, home / "keys" / "k", home)
+    key = str(home / "keys" / "k")
+    once = sshconfig.merge(data, "p", hosts, key=key)
     before, block, after = sshconfig.split(once)
     assert block is not None and after == b""  # appended: nothing of the user's is after it
     assert before[: len(data)] == data
-    assert sshconfig.merge(once, hosts, home / "keys" / "k", home) == once
-    assert sshconfig.merge(once, hosts[:1], home / "keys" / "k", home) == once  # hosts accumulate
+    assert sshconfig.merge(once, "p", hosts, key=key) == once
+    assert sshconfig.merge(once, "p", hosts[:1], key=key) == once  # hosts accumulate
+    assert sshconfig.merge(once, "p", hosts, key=None) in (data, data + b"\n")  # nothing left: the file as it was
 
 
 toml_scalar = st.one_of(st.text(max_size=20), st.integers(-5, 70000), st.booleans(),
@@ -303,7 +305,7 @@ def test_sigkill_during_known_hosts_and_config_writes(home: Path, tmp_path: Path
     from onboarding.sshconfig import update
 
     code = ("import os, signal, sys; from pathlib import Path\n" + KILLER.split("from onboarding.cli")[0] +
-            "update(Path(sys.argv[1]), ['github.com'], Path(sys.argv[2]), Path(sys.argv[3]), None)\n")
+            "update(Path(sys.argv[1]), 'github', ['github.com'], None, key=sys.argv[2])\n")
     code = code.replace("from onboarding import fsutil", "from onboarding import fsutil\nfrom onboarding.sshconfig import update")
     proc = subprocess.run([sys.executable, "-c", code, str(config), str(tmp_path / "k"), str(home)],
                           env={**os.environ, "KILL_POINT": point}, capture_output=True, timeout=60)

@@ -47,6 +47,15 @@ CORPUS = {
 INCLUDED = "User from-include\nHost db.corp.example\n    Port 5022\n"
 
 
+def update(config: Path, hosts: list[str], key: Path, home: Path) -> bool:
+    """What clone does for a provider's hosts and the key (the managed block's one entry point)."""
+    return sshconfig.update(config, "github", hosts, None, **sshconfig.key_change(key, home))
+
+
+def merge(data: bytes, hosts: list[str], key: Path, home: Path) -> bytes:
+    return sshconfig.merge(data, "github", hosts, **sshconfig.key_change(key, home))
+
+
 def write_corpus(tmp_path: Path, name: str) -> Path:
     inc = tmp_path / "included.conf"
     inc.write_text(INCLUDED)
@@ -83,22 +92,22 @@ def test_block_changes_no_other_line_by_real_ssh(tmp_path: Path, home: Path, nam
     before = {h: effective(config, h) for h in UNRELATED + PROVIDER_HOSTS}
     original = config.read_bytes()
 
-    assert sshconfig.update(config, PROVIDER_HOSTS, key, home, None)
+    assert update(config, PROVIDER_HOSTS, key, home)
     assert config.read_bytes().startswith(original)  # the user's bytes come first, untouched
     check_meaning_kept(config, before, key)
     written = config.read_bytes()
-    assert not sshconfig.update(config, PROVIDER_HOSTS, key, home, None)  # a rerun changes no byte
+    assert not update(config, PROVIDER_HOSTS, key, home)  # a rerun changes no byte
     assert config.read_bytes() == written
 
 
 def test_user_lines_appended_after_the_block_apply_to_every_host(tmp_path: Path, home: Path) -> None:
     config = write_corpus(tmp_path, "top-level-options")
     key = tmp_path / "k"
-    sshconfig.update(config, PROVIDER_HOSTS, key, home, None)
+    update(config, PROVIDER_HOSTS, key, home)
     with config.open("a") as fh:
         fh.write("Host *\n    ServerAliveCountMax 9\n")  # what `cat >> ~/.ssh/config` does
     assert values(effective(config, "example.org"), "serveralivecountmax") == ["9"]
-    sshconfig.update(config, ["gitlab.com"], key, home, None)  # rewritten in place, after kept
+    sshconfig.update(config, "gitlab", ["gitlab.com"], None, key=str(key))  # rewritten in place, after kept
     assert values(effective(config, "example.org"), "serveralivecountmax") == ["9"]
     assert str(key) in values(effective(config, "gitlab.com"), "identityfile")
 
@@ -117,10 +126,10 @@ def test_old_style_block_is_migrated(tmp_path: Path, home: Path, name: str) -> N
     original = config.read_bytes()
     config.write_bytes(old_block(["github.com"], str(key)) + (b"\n" + original if original else b""))
 
-    assert sshconfig.update(config, ["ssh.github.com"], key, home, None)
-    assert config.read_bytes() == sshconfig.merge(original, PROVIDER_HOSTS, key, home)
+    assert update(config, ["ssh.github.com"], key, home)
+    assert config.read_bytes() == merge(original, PROVIDER_HOSTS, key, home)
     check_meaning_kept(config, before, key)
-    assert not sshconfig.update(config, PROVIDER_HOSTS, key, home, None)
+    assert not update(config, PROVIDER_HOSTS, key, home)
 
 
 @pytest.mark.parametrize("key", ["keys/a\nHost *", "keys/k\r", 'keys/"quoted"'])
@@ -128,5 +137,51 @@ def test_key_path_that_would_break_the_config_is_refused(tmp_path: Path, home: P
     config = write_corpus(tmp_path, "top-level-options")
     before = config.read_bytes()
     with pytest.raises(UsageError):
-        sshconfig.update(config, PROVIDER_HOSTS, tmp_path / key, home, None)
+        update(config, PROVIDER_HOSTS, tmp_path / key, home)
     assert config.read_bytes() == before
+
+
+def test_one_stanza_per_provider_each_feature_keeps_the_others_fields(tmp_path: Path, home: Path) -> None:
+    config = write_corpus(tmp_path, "top-level-options")
+    original = config.read_bytes()
+    key = tmp_path / "keys" / "work_rsa"
+    assert sshconfig.update(config, "github", ["github.com"], None, key=str(key))
+    assert sshconfig.update(config, "github", ["github.com"], None, hostname="ssh.github.com", port=443)
+    assert sshconfig.update(config, "gitlab", ["gitlab.com"], None, agent="~/.ssh/agent/onboard.sock", add_keys="yes")
+    assert not sshconfig.update(config, "github", ["github.com"], None, hostname="ssh.github.com", port=443)
+    github = effective(config, "github.com")
+    assert values(github, "hostname") == ["ssh.github.com"]
+    assert values(github, "port") == ["443"]
+    assert values(github, "identityfile") == [str(key)]  # set by the first feature, kept by the second
+    agent = values(effective(config, "gitlab.com"), "identityagent")
+    assert len(agent) == 1 and agent[0].endswith("/.ssh/agent/onboard.sock")  # ssh expands ~ from passwd
+    assert values(effective(config, "gitlab.com"), "port") == ["22"]
+    assert [s.name for s in sshconfig.read(config.read_bytes())] == ["github", "gitlab"]
+    # Each feature takes back its own fields; with nothing left, the file is the user's again.
+    sshconfig.update(config, "github", ["github.com"], None, hostname=None, port=None)
+    assert values(effective(config, "github.com"), "port") == ["22"]
+    sshconfig.update(config, "github", ["github.com"], None, key=None)
+    sshconfig.update(config, "gitlab", ["gitlab.com"], None, agent=None, add_keys=None)
+    assert config.read_bytes() == original
+
+
+def test_stanzas_read_back_as_written() -> None:
+    stanzas = [sshconfig.Stanza("github", ("github.com", "ssh.github.com"), key="~/k k", hostname="ssh.github.com",
+                                port=443, agent="~/.ssh/agent/onboard.sock", add_keys="3600"),
+               sshconfig.Stanza("internal", ("git.corp.example",), key="/keys/k")]
+    assert sshconfig.stanzas_of(sshconfig.render(stanzas)) == stanzas
+
+
+def test_a_host_moves_to_the_provider_that_names_it_last(tmp_path: Path, home: Path) -> None:
+    config = write_corpus(tmp_path, "empty")
+    sshconfig.update(config, "a", ["git.example", "other.example"], None, key="/k/a")
+    sshconfig.update(config, "b", ["git.example"], None, key="/k/b")
+    assert values(effective(config, "git.example"), "identityfile") == ["/k/b"]
+    assert values(effective(config, "other.example"), "identityfile") == ["/k/a"]
+
+
+def test_an_agent_socket_that_would_break_the_config_is_refused(tmp_path: Path, home: Path) -> None:
+    config = write_corpus(tmp_path, "empty")
+    with pytest.raises(UsageError, match="double quote"):
+        sshconfig.update(config, "github", ["github.com"], None, agent='/s/"x"')
+    assert config.read_bytes() == b""

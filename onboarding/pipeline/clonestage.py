@@ -118,11 +118,11 @@ def _prepare(r: Run, url_text: str, verified: set[str]) -> CloneResult | _Planne
         return CloneResult(url.text, str(dest.path), dest.target, "exists")
     cl.check_free(dest.path)
     provider = trust_host(r, url, verified)
-    if sshconfig.needs_block(r.key_path, r.target.home):
-        hosts = [h.name for h in provider.hosts] if provider else [url.host]
-        config = r.target.ssh_dir / "config"
-        if sshconfig.update(config, hosts, r.key_path, r.target.home, None):
-            r.console.info(f"{config}: {', '.join(hosts)} use {r.key_path} (managed block)")
+    hosts = [h.name for h in provider.hosts] if provider else [url.host]
+    config = r.target.ssh_dir / "config"
+    name = provider.name if provider else url.host
+    if sshconfig.update(config, name, hosts, None, **sshconfig.key_change(r.key_path, r.target.home)):
+        r.console.info(f"{config}: {', '.join(hosts)} use {r.key_path} (managed block)")
     return _Planned(url, dest, provider)
 
 
