@@ -112,51 +112,51 @@ def start(argv: Sequence[str], *, extra: Mapping[str, str] | None = None, env: M
                             pass_fds=tuple(pass_fds))
 
 
-def fork_as(account: Any, work: Callable[[], int]) -> int:
-    """Run `work()` in a fork that is `account` for good, and return its pid (root only).
+def start_as(account: Any, argv: Sequence[str], env: Mapping[str, str], channel: int) -> subprocess.Popen[bytes]:
+    """Start `argv` as `account` for good (root only): a new program, not a copy of root.
 
-    The fork drops to the account (groups, then gid, then uid: real, effective and saved)
-    before it runs anything, and never execs: a fresh interpreter started as the account would
-    be dumpable while it starts, so the account could copy the hand-off or attach a tracer
-    before it could protect itself. A credential change makes the process non-dumpable at
-    once (fs.suid_dumpable), and prctl repeats it. In a session of its own: a process of the
-    account's must never have root's terminal as its controlling terminal (TIOCSTI could push
-    commands into root's shell). In `/`: root's working directory may be below one the
-    account cannot enter. If the uid cannot be dropped, the fork exits 2: never work as root."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()  # or the fork would print what the parent had buffered, twice
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 2
-    try:
-        os.setsid()
-        os.chdir("/")
-        os.setgroups(list(account.groups))
-        os.setresgid(account.gid, account.gid, account.gid)
-        os.setresuid(account.uid, account.uid, account.uid)
-        if os.getresuid() != (account.uid,) * 3 or os.getresgid() != (account.gid,) * 3:
-            raise PermissionError("the ids did not change")
-        from onboarding.secrets import non_dumpable
+    The child drops before it execs: groups (exactly the account's), then gid, then uid
+    (setregid/setreuid with both ids: real, effective and saved). It keeps stdio and the
+    one `channel` descriptor, nothing else of root's (close_fds), gets `env` alone, starts
+    in `/` (root's working directory may be below one the account cannot enter) and in a
+    session of its own: a process of the account's must never have root's terminal as its
+    controlling terminal (TIOCSTI could push commands into root's shell). A drop the kernel
+    refuses raises OSError here, before anything runs as the account."""
+    groups = sorted(set(account.groups))
+    return subprocess.Popen(list(argv), env=dict(env), cwd="/", stdin=None, stdout=None, stderr=None,
+                            close_fds=True, pass_fds=(channel,), start_new_session=True,
+                            user=account.uid, group=account.gid, extra_groups=groups)
 
-        non_dumpable()
-    except OSError as exc:
-        print(f"onboard: error: cannot become {account.name} ({exc.strerror or exc}); refusing to go on as root",
-              file=sys.stderr, flush=True)
-        os._exit(2)
+
+def non_dumpable() -> None:
+    """No core file and no same-uid ptrace, /proc/PID/mem or pidfd_getfd (prctl PR_SET_DUMPABLE 0)."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        # The soft limit is what a crash obeys; the hard one is left, so that whoever called us
+        # in-process (a test runner, a tool embedding onboard) can still raise it for others.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
+def status(pid: int | str = "self") -> dict[str, str]:
+    """/proc/PID/status as a mapping (Uid, Gid, Groups, TracerPid ...); empty where there is none."""
     try:
-        code = work()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(code)  # never return into the parent's stack (its finalisers, atexit) as the account
+        with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return {}
+    return {name: value.strip() for name, _, value in (line.partition(":") for line in text.splitlines())}
 
 
 def wait_passing_signals(pid: int, signals: Sequence[int], translate: Callable[[int], int]) -> int:
     """Wait for a child, passing `signals` received meanwhile on to it; its exit code (128+N on signal N)."""
     old = {sig: signal.signal(sig, lambda signum, _frame: _send(pid, translate(signum))) for sig in signals}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)  # held back while the child started, if they were
     try:
         while True:
             try:
