@@ -5,14 +5,14 @@ configuration: NAME controls those (symlinks, swaps between check and use, `Matc
 hooks). So root only checks the flags, reads the inputs NAME cannot change (root-owned
 files in root-owned directories that nobody else can write), and runs the whole command as
 NAME in a NEW process: not a fork of root (which would keep root's descriptors, its
-original environment and its memory, tokens included), but a fresh interpreter that
-proc.start_as starts after dropping groups, gid and uid for good, with HOME/USER/LOGNAME
-of NAME and the allowlisted environment (no SSH_AUTH_SOCK of root's), stdio and one
-channel. Before it starts, root checks that NAME can reach all that interpreter loads
-(runnable.py). The new process makes itself safe first (userside.py: non-dumpable,
-untraced, a new socket and a fork whose memory never was dumpable); root sends the
-settings and secrets only over that socket, after checking its maker is the child it
-started, as NAME exactly (SO_PEERCRED, /proc/PID/status). Never argv, the environment or
+original environment and its memory, tokens included), but a fresh interpreter (`python -I`,
+in `/`, a session of its own) with HOME/USER/LOGNAME of NAME and the allowlisted
+environment (no SSH_AUTH_SOCK of root's), stdio and one channel. Before it starts, root
+checks that NAME can reach all that interpreter loads (runnable.py). The new process
+drops to NAME first thing, then makes itself safe (userside.py: non-dumpable, untraced,
+a new socket and a fork whose memory never was dumpable); root sends the settings and
+secrets only over that socket, after checking its maker is the child it started, as
+NAME exactly (SO_PEERCRED, /proc/PID/status). Never argv, the environment or
 a file. Files are then created by NAME itself: nothing is ever chowned. If privileges
 cannot be dropped, refuse.
 """
@@ -83,7 +83,7 @@ def read_root_safe(path: Path) -> bytes | None:
 # and from the working directory (-I). Root's argv never reaches it: the command comes over
 # the channel. The entry point is a string, not an import: privilege never runs the CLI.
 BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from onboarding import userside; del sys.path[0]; "
-        "sys.exit(userside.main(int(sys.argv[2])))")
+        "sys.exit(userside.main(sys.argv[2:]))")
 START_TIMEOUT = 60.0  # seconds for the new interpreter to start and report (a loaded machine, a slow disk)
 
 
@@ -120,13 +120,19 @@ def become(acct: Account, argv: Sequence[str], payload: dict[str, Any]) -> int:
 
     check_runnable(acct)
     package_parent = str(Path(__file__).resolve().parent.parent)
+    groups = ",".join(str(g) for g in sorted(set(acct.groups)))
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        argv_child = [sys.executable, "-I", "-c", BOOT, package_parent, str(theirs.fileno())]
-        child = proc.start_as(acct, argv_child, child_env(acct, os.environ), theirs.fileno())
+        argv_child = [sys.executable, "-I", "-c", BOOT, package_parent, str(theirs.fileno()),
+                      str(acct.uid), str(acct.gid), groups]
+        # A new program from the start (exec as root, then the drop inside it): no copy of root's
+        # memory or environment ever belongs to the user, even for the instant between a change of
+        # ids and an exec (which fs.suid_dumpable=1 would leave open to the user).
+        child = proc.start(argv_child, env=child_env(acct, os.environ), cwd=Path("/"), stdin=None, stdout=None,
+                           stderr=None, own_group=True, pass_fds=(theirs.fileno(),))
     except OSError as exc:
         ours.close()
-        raise UsageError(f"cannot become {acct.name} ({exc.strerror or exc}); refusing to go on as root") from None
+        raise UsageError(f"cannot start onboard for {acct.name} ({exc.strerror or exc})") from None
     finally:
         theirs.close()
     try:
@@ -161,7 +167,8 @@ def _verified_channel(ours: socket.socket, child: Any, acct: Account) -> socket.
     if "error" in report:
         _close(fds)
         child.wait()
-        raise UsageError(str(report["error"]))
+        raise UsageError(f"the user side of --user {acct.name} refused to go on: {report['error']}; "
+                         "nothing was handed over, nothing ran as root")
     if len(fds) != 1:
         _close(fds)
         raise UsageError(f"the user side of --user {acct.name} sent {len(fds)} descriptors, not one; "

@@ -9,6 +9,11 @@ environment, for parity with the SDK, minus onboard's secrets: `caller_env`.
 
 A captured child runs in its own process group, so a deadline kills its grandchildren too
 (a hook or fsmonitor that holds stderr open cannot outlive the deadline).
+
+The user side of `--user` is started here too (privilege.become): `start` with the
+allowlisted environment, stdio and one channel (close_fds), in `/` and a session of its
+own; the new interpreter then drops with `drop_to` and protects itself with
+`non_dumpable` (userside.py).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, NamedTuple
 
 DEVNULL = subprocess.DEVNULL
 PIPE = subprocess.PIPE
@@ -106,26 +111,21 @@ def start(argv: Sequence[str], *, extra: Mapping[str, str] | None = None, env: M
           cwd: Path | None = None, stdin: int | IO[bytes] | None = DEVNULL, stdout: int | IO[bytes] | None = PIPE,
           stderr: int | IO[bytes] | None = PIPE, own_group: bool = True,
           pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
-    """Start a child. `env` replaces the allowlist (only caller_env() should be given here)."""
+    """Start a child. `env` replaces the allowlist (caller_env(), or the user side's allowlist)."""
     return subprocess.Popen(list(argv), env=dict(env) if env is not None else clean_env(extra), cwd=cwd,
                             stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=own_group,
                             pass_fds=tuple(pass_fds))
 
 
-def start_as(account: Any, argv: Sequence[str], env: Mapping[str, str], channel: int) -> subprocess.Popen[bytes]:
-    """Start `argv` as `account` for good (root only): a new program, not a copy of root.
-
-    The child drops before it execs: groups (exactly the account's), then gid, then uid
-    (setregid/setreuid with both ids: real, effective and saved). It keeps stdio and the
-    one `channel` descriptor, nothing else of root's (close_fds), gets `env` alone, starts
-    in `/` (root's working directory may be below one the account cannot enter) and in a
-    session of its own: a process of the account's must never have root's terminal as its
-    controlling terminal (TIOCSTI could push commands into root's shell). A drop the kernel
-    refuses raises OSError here, before anything runs as the account."""
-    groups = sorted(set(account.groups))
-    return subprocess.Popen(list(argv), env=dict(env), cwd="/", stdin=None, stdout=None, stderr=None,
-                            close_fds=True, pass_fds=(channel,), start_new_session=True,
-                            user=account.uid, group=account.gid, extra_groups=groups)
+def drop_to(uid: int, gid: int, groups: Sequence[int]) -> None:
+    """Become uid/gid for good (root only): groups (exactly these), then gid, then uid, each real,
+    effective and saved; OSError when the kernel refuses or the ids did not all change."""
+    os.setgroups(list(groups))
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid,) * 3 or os.getresgid() != (gid,) * 3 or sorted(set(os.getgroups())) != sorted(
+            set(groups)):
+        raise PermissionError(f"the ids did not change (uids {os.getresuid()}, gids {os.getresgid()})")
 
 
 def non_dumpable() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,38 +48,41 @@ def allows(st: os.stat_result, who: Who, bits: int) -> bool:
 def first_unreachable(who: Who, needs: Sequence[Need]) -> str | None:
     """What stops `who` (the first path it cannot search down to, read or execute), or None."""
     for need in needs:
-        for path in _both_spellings(need.path):
-            problem = _reach(who, path, need.bits)
-            if problem:
-                return problem
+        problem = _reach(who, Path(os.path.abspath(need.path)), need.bits)
+        if problem:
+            return problem
     return None
 
 
-def _both_spellings(path: Path) -> Iterator[Path]:
-    """The path as named (a symlinked prefix is walked too) and where it leads."""
-    given = Path(os.path.abspath(path))
-    yield given
-    real = Path(os.path.realpath(given))
-    if real != given:
-        yield real
+def _reach(who: Who, path: Path, bits: int, hops: int = 0) -> str | None:
+    """Walk `path` as the kernel would for `who`: search on every directory, each symlink followed
+    where it leads (a venv's python -> a base interpreter in a folder only root may enter)."""
+    if hops > 40:
+        return f"{path}: too many levels of symbolic links"
+    parts = path.parts
+    here = Path(parts[0])
+    for i, part in enumerate(parts[1:], start=1):
+        problem = _check(who, here, SEARCH)
+        if problem:
+            return problem
+        step = here / part
+        if os.path.islink(step):
+            target = Path(os.path.abspath(here / os.readlink(step)))
+            return _reach(who, target.joinpath(*parts[i + 1:]), bits, hops + 1)
+        here = step
+    return _check(who, here, bits)
 
 
-def _reach(who: Who, path: Path, bits: int) -> str | None:
-    for d in reversed(path.parents):
-        try:
-            st = os.stat(d)
-        except OSError as exc:
-            return f"{d}: {exc.strerror}"
-        if not allows(st, who, SEARCH):
-            return f"{d} is not searchable by {who.name}"
+def _check(who: Who, path: Path, bits: int) -> str | None:
     try:
         st = os.stat(path)
     except OSError as exc:
         return f"{path}: {exc.strerror}"
-    if not allows(st, who, bits):
-        what = {READ: "readable", SEARCH: "executable" if not path.is_dir() else "searchable"}
-        return f"{path} is not {what.get(bits, 'readable and searchable')} by {who.name}"
-    return None
+    if allows(st, who, bits):
+        return None
+    if bits == SEARCH:
+        return f"{path} is not {'searchable' if path.is_dir() else 'executable'} by {who.name}"
+    return f"{path} is not {'readable' if bits == READ else 'readable and searchable'} by {who.name}"
 
 
 def interpreter_needs(executable: str = sys.executable) -> list[Need]:

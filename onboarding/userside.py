@@ -1,19 +1,24 @@
-"""The entry point of the user side of `--user`: a fresh interpreter root started as the user.
+"""The entry point of the user side of `--user`: a fresh interpreter that becomes the user.
 
-Root (privilege.become) dropped to the account and exec'd `python -I -c BOOT`, which
-imports this module and calls `main(channel)`. This process was dumpable while Python
-started: a process of the account's could have opened its /proc/PID/mem, copied its
-descriptors (pidfd_getfd) or attached as a tracer meanwhile. So, in this order:
+Root (privilege.become) started `python -I -c BOOT` with the allowlisted environment, in
+`/`, in a session of its own, with stdio and one channel: a new program, so nothing of
+root's memory, environment or descriptors is in it. It starts as root and drops here,
+first thing (groups, gid, uid), so no copy of root is ever the user's. Once it is the
+user, a process of the user's could act on it if it were dumpable (fs.suid_dumpable=1
+makes a change of ids leave it dumpable): open /proc/PID/mem, copy a descriptor
+(pidfd_getfd), attach as a tracer. So, in this order:
 
-1. non-dumpable (prctl): from now on nobody of the account's can attach, open our memory
-   or copy a descriptor;
-2. not traced (TracerPid 0): a tracer that attached during start-up survives prctl;
-3. a NEW socket pair (its descriptors never existed while we were dumpable), and a fork
-   that will hold the secrets: the fork's memory is new and never was dumpable, so a
-   /proc/PID/mem opened on this process during start-up never reads it;
-4. report to root over the inherited channel, handing it one end of the new pair: root
-   checks that its maker (SO_PEERCRED) is the process it started, as the account, and only
-   then sends settings and secrets, which only the fork receives.
+1. drop, then non-dumpable (prctl): nobody of the user's can attach, open our memory or
+   copy a descriptor from now on;
+2. not traced (TracerPid 0): a tracer that attached in between survives prctl;
+3. the modules the command needs are imported as the user (what the user cannot read
+   fails here, and root reports it);
+4. a NEW socket pair (its descriptors never existed while we might have been dumpable),
+   and a fork that will hold the secrets: the fork's memory is new and never was dumpable,
+   so a /proc/PID/mem opened on this process in between never reads it;
+5. report to root over the inherited channel, handing it one end of the new pair: root
+   checks that its maker (SO_PEERCRED) is the process it started, as the user exactly, and
+   only then sends settings and secrets, which only the fork receives.
 
 This process then waits for the fork and passes root's signals on to it; the fork enters
 root's working directory (as the user) and runs the command (cli.user_side).
@@ -26,6 +31,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from onboarding import handoff, proc
@@ -33,10 +39,18 @@ from onboarding import handoff, proc
 PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def main(channel: int) -> int:
-    proc.non_dumpable()  # first of all
+def main(args: Sequence[str]) -> int:
+    """args: the channel's descriptor, then uid, gid and the groups (comma-separated) to become."""
+    channel, uid, gid = (int(a) for a in args[:3])
+    groups = [int(g) for g in args[3].split(",") if g]
     ours = socket.socket(fileno=channel)
-    problem = _refusal()
+    try:
+        proc.drop_to(uid, gid, groups)
+    except OSError as exc:
+        handoff.send(ours, {"error": f"cannot drop to uid {uid} ({exc.strerror or exc})"})
+        return 2
+    proc.non_dumpable()  # at once: fs.suid_dumpable may have left us dumpable at the change of ids
+    problem = _refusal() or _imports()
     if problem:
         handoff.send(ours, {"error": problem})
         return 2
@@ -64,15 +78,21 @@ def main(channel: int) -> int:
     return proc.wait_passing_signals(worker, PASSED_ON, lambda signum: signum)
 
 
+def _imports() -> str | None:
+    """Import, as the user, what every command needs: what the user cannot read fails now, while
+    root can still report it (one JSON document with --json)."""
+    try:
+        import onboarding.cli  # noqa: F401
+    except (ImportError, OSError) as exc:
+        return f"the user cannot import onboard ({type(exc).__name__}: {exc})"
+    return None
+
+
 def _refusal() -> str | None:
-    """Why this process must not receive anything: still traced, or not dropped for good."""
+    """Why this process must not receive anything: a tracer attached while it was dumpable."""
     tracer = proc.status().get("TracerPid", "")
     if tracer != "0":
-        return (f"the user side of --user is being traced (TracerPid {tracer or 'unknown'}): "
-                "refusing to receive settings and secrets")
-    uids, gids = os.getresuid(), os.getresgid()
-    if 0 in uids or 0 in gids or len(set(uids)) != 1 or len(set(gids)) != 1:
-        return f"the user side of --user did not drop its ids for good (uids {uids}, gids {gids}); refusing to go on"
+        return f"it is being traced (TracerPid {tracer or 'unknown'}): nothing was handed over"
     return None
 
 
