@@ -141,8 +141,7 @@ def become(acct: Account, argv: Sequence[str], payload: dict[str, Any]) -> int:
         with channel:
             handoff.send(channel, {**payload, "argv": list(argv), "cwd": os.getcwd()})
     except BaseException:
-        child.kill()
-        child.wait()
+        _reap(child, kill=True)
         raise
     finally:
         payload.clear()  # root keeps no copy of what it handed over
@@ -160,13 +159,13 @@ def _verified_channel(ours: socket.socket, child: Any, acct: Account) -> socket.
         raise UsageError(f"the user side of --user {acct.name} did not report within {START_TIMEOUT:g}s; "
                          "nothing was handed over") from None
     except (OSError, handoff.ChannelError):
-        code = child.wait()
+        code = _reap(child, kill=False)
         raise UsageError(f"the user side of --user {acct.name} exited (code {code}) before it reported that "
                          "it started: nothing was handed over (its error output, if any, is above)",
                          hint=f"check that {acct.name} can run {sys.executable} and import onboard") from None
     if "error" in report:
         _close(fds)
-        child.wait()
+        _reap(child, kill=False)
         raise UsageError(f"the user side of --user {acct.name} refused to go on: {report['error']}; "
                          "nothing was handed over, nothing ran as root")
     if len(fds) != 1:
@@ -200,6 +199,20 @@ def _not_the_child(channel: socket.socket, pid: int, acct: Account) -> str | Non
     if status.get("TracerPid") != "0":
         return f"the user side is being traced (TracerPid {status.get('TracerPid')})"
     return None
+
+
+def _reap(child: Any, *, kill: bool, timeout: float = 5.0) -> int | str:
+    """The child's exit code once it is gone (killed first if `kill`). Bounded: a tracer of the
+    account's holds a traced child's exit until it waits for it, and root must not hang on that."""
+    from onboarding import proc
+
+    if kill:
+        child.kill()
+    try:
+        return int(child.wait(timeout=timeout))
+    except proc.TimeoutExpired:
+        child.kill()
+        return "unknown: it is held by a tracer"
 
 
 def _close(fds: Sequence[int]) -> None:

@@ -118,14 +118,25 @@ def start(argv: Sequence[str], *, extra: Mapping[str, str] | None = None, env: M
 
 
 def drop_to(uid: int, gid: int, groups: Sequence[int]) -> None:
-    """Become uid/gid for good (root only): groups (exactly these), then gid, then uid, each real,
-    effective and saved; OSError when the kernel refuses or the ids did not all change."""
+    """Become uid/gid for good (root only), never reachable by the account on the way: groups
+    (exactly these), then gid, then uid, each real, effective and saved.
+
+    A change of the effective uid makes the kernel reset dumpability to fs.suid_dumpable
+    (1: dumpable), and a dumpable process of the account's can be traced, read through
+    /proc/PID/mem or robbed of a descriptor (pidfd_getfd). So the saved uid stays root's
+    until prctl has made us non-dumpable (ptrace access needs all three uids to match the
+    account's), and the last step changes the saved uid alone, which leaves dumpability as
+    it is. OSError when the kernel refuses or the end state is not exactly this."""
     os.setgroups(list(groups))
     os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, 0)
+    non_dumpable()
     os.setresuid(uid, uid, uid)
     if os.getresuid() != (uid,) * 3 or os.getresgid() != (gid,) * 3 or sorted(set(os.getgroups())) != sorted(
             set(groups)):
         raise PermissionError(f"the ids did not change (uids {os.getresuid()}, gids {os.getresgid()})")
+    if dumpable():
+        raise PermissionError("the process is still dumpable after prctl")
 
 
 def non_dumpable() -> None:
@@ -141,6 +152,15 @@ def non_dumpable() -> None:
 
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
+def dumpable() -> bool:
+    """prctl PR_GET_DUMPABLE (False where there is no prctl: nothing to ask)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    return bool(ctypes.CDLL(None, use_errno=True).prctl(3, 0, 0, 0, 0))  # PR_GET_DUMPABLE = 3
 
 
 def status(pid: int | str = "self") -> dict[str, str]:

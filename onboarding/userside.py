@@ -3,19 +3,18 @@
 Root (privilege.become) started `python -I -c BOOT` with the allowlisted environment, in
 `/`, in a session of its own, with stdio and one channel: a new program, so nothing of
 root's memory, environment or descriptors is in it. It starts as root and drops here,
-first thing (groups, gid, uid), so no copy of root is ever the user's. Once it is the
-user, a process of the user's could act on it if it were dumpable (fs.suid_dumpable=1
-makes a change of ids leave it dumpable): open /proc/PID/mem, copy a descriptor
-(pidfd_getfd), attach as a tracer. So, in this order:
+first thing, so no copy of root is ever the user's. A process of the user's must never be
+able to act on it: trace it, open its /proc/PID/mem, copy a descriptor (pidfd_getfd). In
+this order:
 
-1. drop, then non-dumpable (prctl): nobody of the user's can attach, open our memory or
-   copy a descriptor from now on;
-2. not traced (TracerPid 0): a tracer that attached in between survives prctl;
+1. drop, non-dumpable before the user can reach us (proc.drop_to: the saved uid stays
+   root's until prctl, even with fs.suid_dumpable=1, which leaves a process dumpable
+   after a change of ids);
+2. not traced (TracerPid 0), the check that would catch a tracer had one got in anyway;
 3. the modules the command needs are imported as the user (what the user cannot read
    fails here, and root reports it);
-4. a NEW socket pair (its descriptors never existed while we might have been dumpable),
-   and a fork that will hold the secrets: the fork's memory is new and never was dumpable,
-   so a /proc/PID/mem opened on this process in between never reads it;
+4. a NEW socket pair, and a fork that will hold the secrets: its memory and descriptors are
+   new, so whatever was taken of this process, had anything been, never reads them;
 5. report to root over the inherited channel, handing it one end of the new pair: root
    checks that its maker (SO_PEERCRED) is the process it started, as the user exactly, and
    only then sends settings and secrets, which only the fork receives.
@@ -49,7 +48,6 @@ def main(args: Sequence[str]) -> int:
     except OSError as exc:
         handoff.send(ours, {"error": f"cannot drop to uid {uid} ({exc.strerror or exc})"})
         return 2
-    proc.non_dumpable()  # at once: fs.suid_dumpable may have left us dumpable at the change of ids
     problem = _refusal() or _imports()
     if problem:
         handoff.send(ours, {"error": problem})
@@ -89,10 +87,10 @@ def _imports() -> str | None:
 
 
 def _refusal() -> str | None:
-    """Why this process must not receive anything: a tracer attached while it was dumpable."""
+    """Why this process must not receive anything: a tracer attached."""
     tracer = proc.status().get("TracerPid", "")
     if tracer != "0":
-        return f"it is being traced (TracerPid {tracer or 'unknown'}): nothing was handed over"
+        return f"it is being traced (TracerPid {tracer or 'unknown'})"
     return None
 
 
