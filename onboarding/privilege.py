@@ -271,6 +271,7 @@ def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], cons
     payload = {"uid": acct.uid, "environ": onboard_env, "variables": held.variables,
                "passphrase": held.passphrase, "tokens": held.tokens, "files": files}
     console.detail(f"running as {acct.name} (uid {acct.uid}); root read: {', '.join(files) or 'nothing'}")
+    del held  # the payload is the one reference left, and become clears it once it is sent
     return become(acct, argv, payload)
 
 
