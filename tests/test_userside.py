@@ -318,7 +318,7 @@ def test_a_user_side_that_dies_before_reporting_is_exit_2_with_one_json_document
                                                                                  vault: Path) -> None:
     """The new interpreter dies during its start (here a .pth line that kills isolated interpreters:
     what a broken or unreadable library does to it): root says so, exit 2, one JSON document."""
-    site = _venv(vault / "venv", "/usr/bin/python3")
+    site = _venv(vault / "venv", PYTHON)
     root_file(site / "zz-dies.pth", "import os, sys; sys.flags.isolated and (sys.stderr.write('cannot start\\n'), "
                                     "os._exit(7))\n")
     r = onboard_as_root(user, "keygen", "-y", "--key-type", "ed25519", "--no-passphrase", "--json",
