@@ -139,7 +139,11 @@ def become(acct: Account, argv: Sequence[str], payload: dict[str, Any]) -> int:
         with ours:
             channel = _verified_channel(ours, child, acct)
         with channel:
-            handoff.send(channel, {**payload, "argv": list(argv), "cwd": os.getcwd()})
+            try:
+                handoff.send(channel, {**payload, "argv": list(argv), "cwd": os.getcwd()})
+            except OSError as exc:
+                raise UsageError(f"the user side of --user {acct.name} closed the channel before the hand-off "
+                                 f"({exc.strerror or exc})") from None
     except BaseException:
         _reap(child, kill=True)
         raise
