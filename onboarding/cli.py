@@ -475,7 +475,7 @@ def dispatch(command: str, settings: Settings, secrets: Secrets, console: Consol
 
 
 def user_side(payload: Mapping[str, Any]) -> int:
-    """Entry of the fork that root dropped to the target user (privilege.become)."""
+    """Run the command root handed over, in the user side of --user (userside.py, privilege.become)."""
     if os.getuid() != payload.get("uid") or os.geteuid() != payload.get("uid"):
         print("onboard: error: privileges were not dropped; refusing to go on", file=sys.stderr)
         return int(ExitCode.USAGE)

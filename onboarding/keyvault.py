@@ -8,6 +8,9 @@ starts without them.
 What never happens to the secret or the identity's token: printed, logged (azure's and
 msal's loggers are silenced for the process), put in argv or a child's environment (no
 child is started), or written into an exception message (messages name the reference only).
+Nothing of the identity outlives a read: the credential and the client (with the access
+token in its policy and msal's cache) are made for one fetch, closed, and never kept, so
+root's side of `--user` holds no Key Vault token while the command runs.
 
 The Azure libraries retry on their own (backoff, several attempts per request, for the token
 and for the vault): the whole fetch runs in a worker thread under ONE total deadline, and the

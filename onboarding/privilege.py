@@ -4,26 +4,33 @@ Root never opens a path under NAME's home and never runs NAME's ssh or git
 configuration: NAME controls those (symlinks, swaps between check and use, `Match exec`,
 hooks). So root only checks the flags, reads the inputs NAME cannot change (root-owned
 files in root-owned directories that nobody else can write), and runs the whole command as
-NAME in a fork that drops uid, gid and groups for good before it does anything (no exec: a
-freshly exec'd interpreter is dumpable while it starts, and NAME could copy what it is
-handed), with HOME/USER/LOGNAME of NAME, an allowlisted environment without root's
-SSH_AUTH_SOCK, and everything root read (secrets included) in the fork's memory, never
-argv, the environment, a file or a pipe. Files are then created by NAME itself: nothing is
-ever chowned. If privileges cannot be dropped, refuse.
+NAME in a NEW process: not a fork of root (which would keep root's descriptors, its
+original environment and its memory, tokens included), but a fresh interpreter (`python -I`,
+in `/`, a session of its own) with HOME/USER/LOGNAME of NAME and the allowlisted
+environment (no SSH_AUTH_SOCK of root's), stdio and one channel. Before it starts, root
+checks that NAME can reach all that interpreter loads (runnable.py). The new process
+drops to NAME first thing, then makes itself safe (userside.py: non-dumpable, untraced,
+a new socket and a fork whose memory never was dumpable); root sends the settings and
+secrets only over that socket, after checking its maker is the child it started, as
+NAME exactly (SO_PEERCRED, /proc/PID/status). Never argv, the environment or
+a file. Files are then created by NAME itself: nothing is ever chowned. If privileges
+cannot be dropped, refuse.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import signal
-import stat
+import socket
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from onboarding import handoff
 from onboarding.errors import UsageError
+from onboarding.rootsafe import root_safe
 
 INPUT_LIMIT = 1 << 20  # what root reads of an input file for the user side, at most
 
@@ -59,36 +66,6 @@ def needs_switch(name: str | None) -> Account | None:
 
 
 # -- what root may read -----------------------------------------------------------------
-def _unchangeable_dir(st: os.stat_result) -> bool:
-    if st.st_uid != 0 or not stat.S_ISDIR(st.st_mode):
-        return False
-    if st.st_mode & 0o022 == 0:
-        return True
-    # /tmp: world-writable but sticky, so nobody but root can rename or remove root's entries.
-    return bool(st.st_mode & stat.S_ISVTX)
-
-
-def root_safe(path: Path) -> bool:
-    """True when no other user can change `path`: a root-owned regular file, not group/world
-    writable, reached without symlinks through root-owned directories nobody else can alter."""
-    p = Path(os.path.abspath(path))
-    try:
-        for parent in reversed(p.parents):
-            if not _unchangeable_dir(os.lstat(parent)):
-                return False
-        st = os.lstat(p)
-    except OSError:
-        return False
-    return stat.S_ISREG(st.st_mode) and st.st_uid == 0 and st.st_mode & 0o022 == 0
-
-
-def refuse_unsafe_system_file(path: Path) -> None:
-    """The system team file must be root's and written by nobody else (DESIGN.md: exit 2)."""
-    if not root_safe(path):
-        raise UsageError(f"{path}: refusing a system team file that is not root's or that others can write",
-                         hint=f"sudo chown root:root {path} && sudo chmod 644 {path} (and its directory 755)")
-
-
 def read_root_safe(path: Path) -> bytes | None:
     """The file's bytes if it is root-safe (opened without following a symlink), else None."""
     if not root_safe(path):
@@ -100,46 +77,16 @@ def read_root_safe(path: Path) -> bytes | None:
         return fh.read(INPUT_LIMIT)
 
 
-# -- can NAME run us? ---------------------------------------------------------------------
-def _allows(st: os.stat_result, acct: Account, bit: int) -> bool:
-    if st.st_uid == acct.uid:
-        return bool(st.st_mode & (bit << 6))
-    if st.st_gid in acct.groups:
-        return bool(st.st_mode & (bit << 3))
-    return bool(st.st_mode & bit)
-
-
-# What the fork imports as NAME after the drop: onboard itself and its dependencies.
-_DEPENDENCIES = ("cryptography", "bcrypt", "paramiko", "questionary", "prompt_toolkit")
-
-
-def _import_folders() -> list[Path]:
-    from importlib.util import find_spec
-
-    folders = []
-    for name in _DEPENDENCIES:
-        try:
-            spec = find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        if spec is not None and spec.origin:
-            folders.append(Path(spec.origin).parent)  # as the import system found it (links unresolved)
-    return folders
-
-
-def can_run(acct: Account, package: Path, folders: Sequence[Path]) -> str | None:
-    """None when NAME can read the package and reach the folders its imports come from (the fork
-    imports the rest of onboard and its dependencies as NAME); else what stops it."""
-    for folder in [package, *folders]:
-        for d in [*reversed(folder.parents), folder]:  # as given: a symlinked prefix is walked too
-            if not _allows(os.stat(d), acct, 1):
-                return f"{d} is not searchable by {acct.name}"
-    if not _allows(os.stat(package / "cli.py"), acct, 4):
-        return f"{package} is not readable by {acct.name}"
-    return None
-
-
 # -- the hand-off -----------------------------------------------------------------------
+# The user side's entry: the same onboard package root is running (its folder first on the
+# path, for the import of onboarding alone), in an interpreter isolated from the environment
+# and from the working directory (-I). Root's argv never reaches it: the command comes over
+# the channel. The entry point is a string, not an import: privilege never runs the CLI.
+BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from onboarding import userside; del sys.path[0]; "
+        "sys.exit(userside.main(sys.argv[2:]))")
+START_TIMEOUT = 60.0  # seconds for the new interpreter to start and report (a loaded machine, a slow disk)
+
+
 def child_env(acct: Account, base: Mapping[str, str]) -> dict[str, str]:
     from onboarding import proc
 
@@ -153,27 +100,128 @@ def decode_bytes(value: Any) -> bytes | None:
     return value if isinstance(value, bytes) else None
 
 
-def become(acct: Account, argv: Sequence[str], payload: Mapping[str, Any]) -> int:
-    """Run `onboard argv` as NAME in a fork that drops to NAME (proc.fork_as), with `payload` in
-    its memory: never in argv, the environment, a file or a pipe another process could open."""
+def check_runnable(acct: Account) -> None:
+    """Exit 2 naming the first thing the account cannot read or search of what the user side loads."""
+    from onboarding import runnable
+
+    package = Path(__file__).resolve().parent
+    who = runnable.Who(acct.name, acct.uid, acct.groups)
+    problem = runnable.first_unreachable(who, [*runnable.interpreter_needs(), *runnable.package_needs(package)])
+    if problem:
+        raise UsageError(f"cannot run onboard as {acct.name}: {problem}; refusing to go on as root",
+                         hint="install onboard in a venv every user can run, made from a system Python "
+                              "(e.g. /usr/bin/python3 -m venv /opt/onboard)")
+
+
+def become(acct: Account, argv: Sequence[str], payload: dict[str, Any]) -> int:
+    """Run `onboard argv` as NAME in a new process (see userside.py) and hand it `payload` once it
+    has proved it is that process, safe to receive; its exit code."""
     from onboarding import proc
 
-    problem = can_run(acct, Path(__file__).parent, _import_folders())
-    if problem:  # the fork imports the rest of onboard (and its dependencies) as NAME
-        raise UsageError(f"cannot run onboard as {acct.name}: {problem}; refusing to go on as root",
-                         hint="install onboard where every user can run it (e.g. a venv under /opt)")
-    env = child_env(acct, os.environ)
-    handoff = {**payload, "argv": list(argv), "cwd": os.getcwd()}
+    check_runnable(acct)
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    groups = ",".join(str(g) for g in sorted(set(acct.groups)))
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        argv_child = [sys.executable, "-I", "-c", BOOT, package_parent, str(theirs.fileno()),
+                      str(acct.uid), str(acct.gid), groups]
+        # A new program from the start (exec as root, then the drop inside it): no copy of root's
+        # memory or environment ever belongs to the user, even for the instant between a change of
+        # ids and an exec (which fs.suid_dumpable=1 would leave open to the user).
+        child = proc.start(argv_child, env=child_env(acct, os.environ), cwd=Path("/"), stdin=None, stdout=None,
+                           stderr=None, own_group=True, pass_fds=(theirs.fileno(),))
+    except OSError as exc:
+        ours.close()
+        raise UsageError(f"cannot start onboard for {acct.name} ({exc.strerror or exc})") from None
+    finally:
+        theirs.close()
+    try:
+        with ours:
+            channel = _verified_channel(ours, child, acct)
+        with channel:
+            try:
+                handoff.send(channel, {**payload, "argv": list(argv), "cwd": os.getcwd()})
+            except OSError as exc:
+                raise UsageError(f"the user side of --user {acct.name} closed the channel before the hand-off "
+                                 f"({exc.strerror or exc})") from None
+    except BaseException:
+        _reap(child, kill=True)
+        raise
+    finally:
+        payload.clear()  # root keeps no copy of what it handed over
+    code = proc.wait_passing_signals(child.pid, _PASSED_ON, _as_passed)
+    child.returncode = code  # reaped above: Popen must not wait for it again
+    return code
 
-    def as_user() -> int:
-        os.environ.clear()
-        os.environ.update(env)  # HOME, USER and the allowlist: nothing else of root's
-        enter_cwd(handoff)
-        from onboarding.cli import user_side
 
-        return user_side(handoff)
+def _verified_channel(ours: socket.socket, child: Any, acct: Account) -> socket.socket:
+    """The socket the user side handed us, once its maker is proved to be `child`, as `acct`."""
+    ours.settimeout(START_TIMEOUT)
+    try:
+        report, fds = handoff.receive(ours, max_fds=2)
+    except TimeoutError:
+        raise UsageError(f"the user side of --user {acct.name} did not report within {START_TIMEOUT:g}s; "
+                         "nothing was handed over") from None
+    except (OSError, handoff.ChannelError):
+        code = _reap(child, kill=False)
+        raise UsageError(f"the user side of --user {acct.name} exited (code {code}) before it reported that "
+                         "it started: nothing was handed over (its error output, if any, is above)",
+                         hint=f"check that {acct.name} can run {sys.executable} and import onboard") from None
+    if "error" in report:
+        _close(fds)
+        _reap(child, kill=False)
+        raise UsageError(f"the user side of --user {acct.name} refused to go on: {report['error']}; "
+                         "nothing was handed over, nothing ran as root")
+    if len(fds) != 1:
+        _close(fds)
+        raise UsageError(f"the user side of --user {acct.name} sent {len(fds)} descriptors, not one; "
+                         "refusing to hand anything over")
+    channel = socket.socket(fileno=fds[0])
+    problem = _not_the_child(channel, child.pid, acct)
+    if problem:
+        channel.close()
+        raise UsageError(f"refusing to hand settings and secrets over: {problem}")
+    return channel
 
-    return proc.wait_passing_signals(proc.fork_as(acct, as_user), _PASSED_ON, _as_passed)
+
+def _not_the_child(channel: socket.socket, pid: int, acct: Account) -> str | None:
+    """Why the channel's maker is not our child as exactly `acct` (ids and groups), untraced."""
+    from onboarding import proc
+
+    if channel.family != socket.AF_UNIX or channel.type != socket.SOCK_STREAM:
+        return "the descriptor received is not a Unix stream socket"
+    peer = handoff.peer(channel)
+    if peer != (pid, acct.uid, acct.gid):
+        return f"the channel was made by pid {peer.pid} (uid {peer.uid}), not by the user side (pid {pid})"
+    status = proc.status(pid)
+    ids = (status.get("Uid", "").split(), status.get("Gid", "").split())
+    if ids != ([str(acct.uid)] * 4, [str(acct.gid)] * 4):
+        return f"the user side's ids are not exactly {acct.name}'s: uid {ids[0]}, gid {ids[1]}"
+    groups = sorted({int(g) for g in status.get("Groups", "").split()})
+    if groups != sorted(set(acct.groups)):
+        return f"the user side's groups are {groups}, not exactly {acct.name}'s {sorted(set(acct.groups))}"
+    if status.get("TracerPid") != "0":
+        return f"the user side is being traced (TracerPid {status.get('TracerPid')})"
+    return None
+
+
+def _reap(child: Any, *, kill: bool, timeout: float = 5.0) -> int | str:
+    """The child's exit code once it is gone (killed first if `kill`). Bounded: a tracer of the
+    account's holds a traced child's exit until it waits for it, and root must not hang on that."""
+    from onboarding import proc
+
+    if kill:
+        child.kill()
+    try:
+        return int(child.wait(timeout=timeout))
+    except proc.TimeoutExpired:
+        child.kill()
+        return "unknown: it is held by a tracer"
+
+
+def _close(fds: Sequence[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 _PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -183,16 +231,6 @@ def _as_passed(signum: int) -> int:
     """Ctrl-C stays SIGINT; a hang-up becomes SIGTERM, which onboard unwinds from (cli._on_sigterm).
     The user side has no controlling terminal (a session of its own), so they reach root alone."""
     return signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
-
-
-def enter_cwd(payload: Mapping[str, Any]) -> None:
-    """User side: go to root's working directory, as the user (relative paths mean the same), if the
-    user can enter it; otherwise stay in `/`: a directory the user cannot reach is not theirs to
-    use, even by relative paths."""
-    cwd = payload.get("cwd")
-    if isinstance(cwd, str):
-        with contextlib.suppress(OSError):
-            os.chdir(cwd)
 
 
 # -- the two sides, as cli.py calls them ----------------------------------------------------
@@ -237,6 +275,7 @@ def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], cons
     payload = {"uid": acct.uid, "environ": onboard_env, "variables": held.variables,
                "passphrase": held.passphrase, "tokens": held.tokens, "files": files}
     console.detail(f"running as {acct.name} (uid {acct.uid}); root read: {', '.join(files) or 'nothing'}")
+    del held  # the payload is the one reference left, and become clears it once it is sent
     return become(acct, argv, payload)
 
 

@@ -9,6 +9,11 @@ environment, for parity with the SDK, minus onboard's secrets: `caller_env`.
 
 A captured child runs in its own process group, so a deadline kills its grandchildren too
 (a hook or fsmonitor that holds stderr open cannot outlive the deadline).
+
+The user side of `--user` is started here too (privilege.become): `start` with the
+allowlisted environment, stdio and one channel (close_fds), in `/` and a session of its
+own; the new interpreter then drops with `drop_to` and protects itself with
+`non_dumpable` (userside.py).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, NamedTuple
 
 DEVNULL = subprocess.DEVNULL
 PIPE = subprocess.PIPE
@@ -106,57 +111,72 @@ def start(argv: Sequence[str], *, extra: Mapping[str, str] | None = None, env: M
           cwd: Path | None = None, stdin: int | IO[bytes] | None = DEVNULL, stdout: int | IO[bytes] | None = PIPE,
           stderr: int | IO[bytes] | None = PIPE, own_group: bool = True,
           pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
-    """Start a child. `env` replaces the allowlist (only caller_env() should be given here)."""
+    """Start a child. `env` replaces the allowlist (caller_env(), or the user side's allowlist)."""
     return subprocess.Popen(list(argv), env=dict(env) if env is not None else clean_env(extra), cwd=cwd,
                             stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=own_group,
                             pass_fds=tuple(pass_fds))
 
 
-def fork_as(account: Any, work: Callable[[], int]) -> int:
-    """Run `work()` in a fork that is `account` for good, and return its pid (root only).
+def drop_to(uid: int, gid: int, groups: Sequence[int]) -> None:
+    """Become uid/gid for good (root only), never reachable by the account on the way: groups
+    (exactly these), then gid, then uid, each real, effective and saved.
 
-    The fork drops to the account (groups, then gid, then uid: real, effective and saved)
-    before it runs anything, and never execs: a fresh interpreter started as the account would
-    be dumpable while it starts, so the account could copy the hand-off or attach a tracer
-    before it could protect itself. A credential change makes the process non-dumpable at
-    once (fs.suid_dumpable), and prctl repeats it. In a session of its own: a process of the
-    account's must never have root's terminal as its controlling terminal (TIOCSTI could push
-    commands into root's shell). In `/`: root's working directory may be below one the
-    account cannot enter. If the uid cannot be dropped, the fork exits 2: never work as root."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()  # or the fork would print what the parent had buffered, twice
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 2
-    try:
-        os.setsid()
-        os.chdir("/")
-        os.setgroups(list(account.groups))
-        os.setresgid(account.gid, account.gid, account.gid)
-        os.setresuid(account.uid, account.uid, account.uid)
-        if os.getresuid() != (account.uid,) * 3 or os.getresgid() != (account.gid,) * 3:
-            raise PermissionError("the ids did not change")
-        from onboarding.secrets import non_dumpable
+    A change of the effective uid makes the kernel reset dumpability to fs.suid_dumpable
+    (1: dumpable), and a dumpable process of the account's can be traced, read through
+    /proc/PID/mem or robbed of a descriptor (pidfd_getfd). So the saved uid stays root's
+    until prctl has made us non-dumpable (ptrace access needs all three uids to match the
+    account's), and the last step changes the saved uid alone, which leaves dumpability as
+    it is. OSError when the kernel refuses or the end state is not exactly this."""
+    os.setgroups(list(groups))
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, 0)
+    non_dumpable()
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid,) * 3 or os.getresgid() != (gid,) * 3 or sorted(set(os.getgroups())) != sorted(
+            set(groups)):
+        raise PermissionError(f"the ids did not change (uids {os.getresuid()}, gids {os.getresgid()})")
+    if dumpable():
+        raise PermissionError("the process is still dumpable after prctl")
 
-        non_dumpable()
-    except OSError as exc:
-        print(f"onboard: error: cannot become {account.name} ({exc.strerror or exc}); refusing to go on as root",
-              file=sys.stderr, flush=True)
-        os._exit(2)
+
+def non_dumpable() -> None:
+    """No core file and no same-uid ptrace, /proc/PID/mem or pidfd_getfd (prctl PR_SET_DUMPABLE 0)."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        # The soft limit is what a crash obeys; the hard one is left, so that whoever called us
+        # in-process (a test runner, a tool embedding onboard) can still raise it for others.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
+def dumpable() -> bool:
+    """prctl PR_GET_DUMPABLE (False where there is no prctl: nothing to ask)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    return bool(ctypes.CDLL(None, use_errno=True).prctl(3, 0, 0, 0, 0))  # PR_GET_DUMPABLE = 3
+
+
+def status(pid: int | str = "self") -> dict[str, str]:
+    """/proc/PID/status as a mapping (Uid, Gid, Groups, TracerPid ...); empty where there is none."""
     try:
-        code = work()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(code)  # never return into the parent's stack (its finalisers, atexit) as the account
+        with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return {}
+    return {name: value.strip() for name, _, value in (line.partition(":") for line in text.splitlines())}
 
 
 def wait_passing_signals(pid: int, signals: Sequence[int], translate: Callable[[int], int]) -> int:
     """Wait for a child, passing `signals` received meanwhile on to it; its exit code (128+N on signal N)."""
     old = {sig: signal.signal(sig, lambda signum, _frame: _send(pid, translate(signum))) for sig in signals}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)  # held back while the child started, if they were
     try:
         while True:
             try:

@@ -2,13 +2,13 @@
 
 Nobody else reads a passphrase source or a token variable. `Secrets` is built once per
 run (on the root side of `--user`, from what root may read, then handed to the user side
-over a pipe) and passed explicitly to whoever needs a value. The process that holds a
-secret makes itself non-dumpable: no core file, no ptrace by the same uid.
+over a socket only that process holds, privilege.py) and passed explicitly to whoever
+needs a value. The process that holds a secret makes itself non-dumpable
+(proc.non_dumpable): no core file, no ptrace by the same uid.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -20,21 +20,6 @@ from onboarding.settings import Settings
 PASSPHRASE_FLAGS = ("--passphrase-file FILE, --passphrase-stdin, --passphrase-env VAR, ONBOARD_PASSPHRASE, "  # noqa: S105
                     "--passphrase-keyvault VAULT/NAME, or --no-passphrase")
 PASSPHRASE_VARIABLE = "ONBOARD_PASSPHRASE"  # noqa: S105 - the variable's name
-
-
-def non_dumpable() -> None:
-    """No core file and no same-uid ptrace while a secret is in memory (prctl PR_SET_DUMPABLE 0)."""
-    import resource
-
-    with contextlib.suppress(ValueError, OSError):
-        # The soft limit is what a crash obeys; the hard one is left, so that whoever called us
-        # in-process (a test runner, a tool embedding onboard) can still raise it for others.
-        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
 
 
 def _strip(data: bytes) -> bytes:
@@ -80,7 +65,9 @@ class Secrets:
         self.tokens = dict(tokens or {})  # per provider, from Key Vault
         self.warnings: list[str] = []  # about the sources (never a value): the command layer prints them
         if passphrase is not None or self.variables or self.tokens:
-            non_dumpable()
+            from onboarding import proc
+
+            proc.non_dumpable()
 
     def __repr__(self) -> str:  # never the values, whatever prints us
         return (f"Secrets(passphrase={'<set>' if self.passphrase else None}, variables={sorted(self.variables)}, "

@@ -227,7 +227,7 @@ def _team_values(flags: Mapping[str, Any], env: Mapping[str, str], files: Files 
         if path is None or (path is system and not os.path.lexists(path)):
             continue
         if path is system:
-            from onboarding.privilege import refuse_unsafe_system_file
+            from onboarding.rootsafe import refuse_unsafe_system_file
 
             refuse_unsafe_system_file(path)
         elif skip_unread and (files is None or os.path.abspath(path) not in files):

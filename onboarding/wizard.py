@@ -186,7 +186,7 @@ class _Pregenerate:
     def __init__(self, bits: int) -> None:
         import threading
 
-        from onboarding.secrets import non_dumpable
+        from onboarding.proc import non_dumpable
 
         non_dumpable()  # an unencrypted private key is in memory from now on
         self.bits = bits

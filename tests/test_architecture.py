@@ -1,9 +1,11 @@
-"""The layering of DESIGN.md, read from the source: one door for processes, steps below the
-middle layer, no import cycle, one place that sequences setup's stages."""
+"""The layering of DESIGN.md, read from the source: one door for processes, every module in a
+layer of docs/architecture.md and importing nothing above it (imports inside functions count),
+steps below the middle layer, no import cycle, one place that sequences setup's stages."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "onboarding"
@@ -20,32 +22,51 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
 def _imports(path: Path) -> set[str]:
-    """Every onboarding module this file imports, at any depth (lazy imports count)."""
+    """Every onboarding module this file imports, at any depth (lazy and TYPE_CHECKING imports count):
+    `from X import a` is module X.a when there is one, else X itself (a name from X's body)."""
+    modules = _modules()
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("onboarding"):
-            found.add(node.module)
             for alias in node.names:
-                found.add(f"{node.module}.{alias.name}")
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in modules else node.module)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("onboarding"))
-    modules = {_module_name(p) for p in PACKAGE.rglob("*.py")}
-    return {m for m in found if m in modules}
+    return {m for m in found if m in modules and m != _module_name(path)}
 
 
-def _top_level_imports(path: Path) -> set[str]:
-    """Imports executed when the module loads (a cycle needs these)."""
-    tree = ast.parse(path.read_text())
-    found = set()
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("onboarding"):
-            found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("onboarding"))
-    modules = {_module_name(p) for p in PACKAGE.rglob("*.py")}
-    return {m for m in found if m in modules}
+LAYER_ROW = re.compile(r"^\| (\d+) \| ([^|]+) \|", re.MULTILINE)
+
+
+def _layers() -> dict[str, int]:
+    """docs/architecture.md's table: layer number -> modules (`pipeline.context`; `onboarding` is the package)."""
+    layers: dict[str, int] = {}
+    for number, cell in LAYER_ROW.findall((PACKAGE.parent / "docs" / "architecture.md").read_text()):
+        for name in re.findall(r"`([\w.]+)`", cell):
+            assert name not in layers, f"{name} is in two layers"
+            layers["onboarding" if name == "onboarding" else f"onboarding.{name}"] = int(number)
+    return layers
+
+
+def test_every_module_has_exactly_one_layer() -> None:
+    layers = _layers()
+    assert sorted(set(_modules()) - set(layers)) == [], "modules missing from docs/architecture.md's layers"
+    assert sorted(set(layers) - set(_modules())) == [], "docs/architecture.md names modules that do not exist"
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    """A lower module that needs a higher one's behaviour takes it as a function parameter."""
+    layers = _layers()
+    upward = sorted(f"{name} (layer {layers[name]}) imports {other} (layer {layers[other]})"
+                    for name, path in _modules().items() for other in _imports(path)
+                    if name in layers and other in layers and layers[other] > layers[name])
+    assert upward == []
 
 
 def test_only_proc_imports_subprocess() -> None:
@@ -70,15 +91,13 @@ def test_cli_dispatches_explicitly() -> None:
     assert "importlib" not in text and "getattr(module" not in text
 
 
-def test_no_import_cycle_at_load_time() -> None:
-    graph = {_module_name(p): _top_level_imports(p) for p in PACKAGE.rglob("*.py")}
+def test_no_import_cycle_counting_imports_inside_functions() -> None:
+    graph = {name: _imports(path) for name, path in _modules().items()}
     state: dict[str, int] = {}
 
     def visit(node: str, trail: list[str]) -> None:
         state[node] = 1
         for nxt in graph.get(node, ()):
-            if nxt == node or nxt.startswith(node + "."):
-                continue  # a package importing its own submodule
             if state.get(nxt) == 1:
                 raise AssertionError("import cycle: " + " -> ".join([*trail, node, nxt]))
             if nxt not in state:

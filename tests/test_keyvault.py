@@ -181,3 +181,29 @@ def test_secret_and_token_stay_out_of_a_process_output_even_at_debug(azure: Runn
     assert "Key Vault Secrets User" in proc.stderr
     for value in (SECRET, azure.fake.token, azure.fake.msi_secret):
         assert value not in proc.stdout + proc.stderr
+
+
+def _live_token_holders(token: str) -> list[str]:
+    """Objects still alive that hold the identity's access token (credentials, clients, caches)."""
+    import gc
+
+    gc.collect()
+    found = []
+    for obj in gc.get_objects():
+        kind = getattr(type(obj), "__module__", None)
+        if not isinstance(kind, str) or not kind.startswith(("azure", "msal")):
+            continue
+        try:
+            state = repr(vars(obj))
+        except TypeError:
+            continue
+        if token in state or type(obj).__name__ in ("ManagedIdentityCredential", "SecretClient", "TokenCache"):
+            found.append(f"{kind}.{type(obj).__name__}")
+    return found
+
+
+def test_no_access_token_is_kept_once_the_secret_is_read(azure: Running) -> None:
+    """Root reads the secrets for --user and then runs for the whole command: the identity's token
+    (in the credential, the client's policy, msal's cache) must not outlive the read."""
+    assert keyvault.fetch(keyvault.parse_ref("kv1/passphrase"), timeout=10) == SECRET.encode()
+    assert _live_token_holders(azure.fake.token) == []

@@ -618,10 +618,11 @@ while True:
 
 
 def test_handoff_secrets_cannot_be_stolen_before_the_user_side_is_non_dumpable(user: Account, vault: Path) -> None:
-    """The user races root's hand-off: while the re-executed process is still dumpable (interpreter
-    start-up, before prctl) the same uid can open its /proc/PID/mem, and that fd keeps reading the
-    process's memory after it turns non-dumpable, secrets included. The process that receives the
-    secrets must never have been dumpable (e.g. prctl, then fork: the fork's new mm never was)."""
+    """The user races root's hand-off: were the re-executed process ever dumpable as the user
+    (interpreter start-up as the user, or the instant between a change of ids and prctl) the same
+    uid could open its /proc/PID/mem, and that fd keeps reading the process's memory after it turns
+    non-dumpable, secrets included. The user side starts as root, is non-dumpable before it is the
+    user's, and the secrets go to a fork made after that (its memory never was dumpable)."""
     pw = root_file(vault / "pw", PASSPHRASE + "\n", mode=0o600)
     loot = user.home / "loot"
     needles = (PASSPHRASE.encode(), base64.b64encode(PASSPHRASE.encode())[:12])

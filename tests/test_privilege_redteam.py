@@ -206,7 +206,7 @@ _FD_THIEF = r"""
 import ctypes, os, sys
 loot = sys.argv[1]
 libc = ctypes.CDLL(None, use_errno=True)
-me, base, seen = os.getuid(), os.getpid(), set()
+me, base, seen, held = os.getuid(), os.getpid(), set(), []
 while True:
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) <= base or pid in seen:
@@ -215,22 +215,29 @@ while True:
             if os.stat("/proc/" + pid).st_uid != me:
                 continue
             with open("/proc/" + pid + "/cmdline", "rb") as f:
-                if b"user_entry" not in f.read():
+                if b"onboard" not in f.read():
                     continue
             seen.add(pid)
+            with open(loot + ".tried", "a") as out:
+                out.write(pid + "\n")
             pidfd = os.pidfd_open(int(pid))
             for fd in os.listdir("/proc/" + pid + "/fd"):
-                if int(fd) < 3 or not os.readlink("/proc/" + pid + "/fd/" + fd).startswith("pipe:"):
+                if int(fd) < 3 or not os.readlink("/proc/" + pid + "/fd/" + fd).startswith(("pipe:", "socket:")):
                     continue
                 mine = libc.syscall(438, pidfd, int(fd), 0)  # pidfd_getfd: a copy of the process's fd
                 if mine < 0:
                     continue
-                data = os.read(mine, 1 << 20)
-                os.close(mine)
-                with open(loot, "ab") as out:
-                    out.write(data + b"\n")
+                os.set_blocking(mine, False)
+                held.append(mine)
         except OSError:
             continue
+    for mine in held:  # whatever root sends later over a copied pipe or socket
+        try:
+            data = os.read(mine, 1 << 20)
+        except OSError:
+            continue
+        with open(loot, "ab") as out:
+            out.write(data + b"\n")
 """
 
 
@@ -238,10 +245,10 @@ def test_handoff_pipe_cannot_be_taken_from_the_user_side_before_it_is_non_dumpab
                                                                                    vault: Path) -> None:
     """Found open when root re-executed Python as the user with the secrets on a pipe: that process
     was dumpable until its Python had started, and the user took a copy of the pipe's read end
-    with pidfd_getfd (same uid, dumpable: allowed) and read the passphrase and tokens. Now the user
-    side is a fork that drops its ids before anything else (non-dumpable from the change of
-    credentials on) and holds the hand-off in memory only: the thief, copying every descriptor of
-    every process of the user's, gets nothing."""
+    with pidfd_getfd (same uid, dumpable: allowed) and read the passphrase and tokens. Now the
+    re-executed user side starts as root and is non-dumpable before it is the user's; the secrets
+    go over a socket made after that, checked by root (SO_PEERCRED): the thief, copying every pipe
+    and socket of every onboard process of the user's and reading them on, gets nothing."""
     from helpers.attacker import onboard_as_root, spawn_as_user, stop
 
     pw = root_file(vault / "pw", PASSPHRASE + "\n", mode=0o600)
@@ -254,6 +261,7 @@ def test_handoff_pipe_cannot_be_taken_from_the_user_side_before_it_is_non_dumpab
     finally:
         stop(thief)
     stolen = loot.read_bytes() if loot.exists() else b""
+    assert Path(f"{loot}.tried").exists(), "the thief never saw an onboard process of the user's: nothing was tried"
     for secret in (PASSPHRASE, TOKEN):
         assert secret.encode() not in stolen and base64.b64encode(secret.encode())[:12] not in stolen, (
             f"the user read {secret!r} from root's hand-off pipe:\n{stolen[:400]!r}\n"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from onboarding import identity
 from onboarding.errors import NetworkError
+from onboarding.pipeline.clonestage import clone_all
 from onboarding.pipeline.context import Run, Summary
 from onboarding.pipeline.hooks import Hooks
 from onboarding.pipeline.stages import (
-    clone_all,
     ensure_identity,
     ensure_key,
     ensure_trusted,

@@ -15,6 +15,7 @@ from onboarding import providers as prov
 from onboarding.console import Board
 from onboarding.errors import ConflictError, GitError, HostKeyError, OnboardError, UsageError
 from onboarding.pipeline.context import Run, Summary
+from onboarding.pipeline.stages import ensure_trusted
 from onboarding.secrets import PASSPHRASE_FLAGS
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ class CloneResult:
 
 def trust_host(r: Run, url: cl.RepoUrl, verified: set[str]) -> prov.Provider | None:
     """Pinned provider: verify (once per run). Known host: accept. Anything else: ask, or refuse (exit 3)."""
-    from onboarding.pipeline.stages import ensure_trusted
-
     provider = prov.for_host(r.catalogue, url.host, url.port)
     if provider is not None:
         if provider.name not in verified:

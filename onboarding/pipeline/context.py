@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +123,6 @@ class Summary:
         self.known_hosts_added, self.known_hosts_removed = len(merged.added), len(merged.removed)
 
     def as_json(self) -> dict[str, Any]:
-        from onboarding.pipeline.stages import key_json
-
         return {
             "key": key_json(self.key) if self.key else None,
             "providers": self.providers,
@@ -134,3 +132,12 @@ class Summary:
             "uploads": self.uploads,
             "git_identity": self.identity.as_json() if self.identity else None,
         }
+
+
+def key_json(result: keys.KeyResult) -> dict[str, Any]:
+    data = asdict(result)
+    data.update(path=str(result.path), public_path=str(result.public_path),
+                public_key=result.public_line.strip(), backup=str(result.backup) if result.backup else None,
+                notes=list(result.notes))
+    del data["public_line"]
+    return data

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from onboarding import fsutil, hostkeys, identity, keys, known_hosts, proc
 from onboarding import providers as prov
 from onboarding.console import Console
 from onboarding.errors import OnboardError
 from onboarding.instance import default_comment
-from onboarding.pipeline.context import Run, Summary
+from onboarding.pipeline.context import Run, Summary, key_json
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -35,15 +34,6 @@ def ensure_key(r: Run, secret: bytes | None, pregenerated: PrivateKeyTypes | Non
     if not result.encrypted:
         console.warn(f"{result.path} has no passphrase: anyone who can read it can use it")
     return result
-
-
-def key_json(result: keys.KeyResult) -> dict[str, Any]:
-    data = asdict(result)
-    data.update(path=str(result.path), public_path=str(result.public_path),
-                public_key=result.public_line.strip(), backup=str(result.backup) if result.backup else None,
-                notes=list(result.notes))
-    del data["public_line"]
-    return data
 
 
 def show_where_to_paste(console: Console, chosen: list[prov.Provider]) -> None:
@@ -192,7 +182,5 @@ def what_is_left(summary: Summary, *, add_key: bool) -> list[str]:
     return left
 
 
-from onboarding.pipeline.clonestage import clone_all  # noqa: E402 - re-exported: one import place for stages
-
-__all__ = ["clone_all", "ensure_identity", "ensure_key", "ensure_trusted", "fill_users", "key_json", "print_summary",
+__all__ = ["ensure_identity", "ensure_key", "ensure_trusted", "fill_users", "key_json", "print_summary",
            "show_public_key", "what_is_left"]

@@ -153,11 +153,12 @@ def onboard_as_root(acct: Account, *args: str, env: Mapping[str, str] | None = N
 
 
 def start_onboard_as_root(acct: Account, *args: str, env: Mapping[str, str] | None = None,
-                          path_first: Path | None = None) -> subprocess.Popen[bytes]:
-    """The same, in the background (stdout and stderr together)."""
-    argv, full = _root_argv_env(acct, args, env, path_first, None, ())
+                          path_first: Path | None = None, prefix: Sequence[str] = (),
+                          pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
+    """The same, in the background (stdout and stderr together); `pass_fds`: descriptors root holds."""
+    argv, full = _root_argv_env(acct, args, env, path_first, None, prefix)
     return subprocess.Popen(argv, env=full, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, pass_fds=tuple(pass_fds))
 
 
 # -- the victim -------------------------------------------------------------------------------
