@@ -288,6 +288,8 @@ class Wizard(pipeline.Hooks):
     def keep_unlocked(self, r: Run) -> bool:
         if "keep_unlocked" in r.settings.origins:  # --keep-unlocked, ONBOARD_KEEP_UNLOCKED or the team file
             return r.settings.keep_unlocked
+        if not keys.is_encrypted(r.key_path):  # a key without a passphrase is never locked: nothing to ask
+            return False
         r.console.para("Unlocked, the key lets git work from VS Code, Jupyter, notebooks and cron without "
                        "asking for the passphrase, but until the instance stops every process running as you, "
                        "and root, can use it.")

@@ -66,6 +66,8 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
     child.sendline("")
     child.expect("Clone to")
     child.send(ENTER)  # local disk
+    child.expect("Keep the key unlocked until the instance stops")  # asked for a key with a passphrase
+    child.send("n")
     child.expect("Summary")
     child.expect(pexpect.EOF)
     child.close()
@@ -258,6 +260,8 @@ def test_newcomer_without_network_ends_with_the_key_the_pins_and_what_is_left(ho
     child.sendline("")  # Enter: the key's email
     child.expect("repository to clone")
     child.sendline("")
+    child.expect("Keep the key unlocked until the instance stops")
+    child.send("n")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
