@@ -8,7 +8,7 @@ agent there when none answers, under the same lock as `onboard unlock` (flock(1)
 flock(2) on one file). ssh then adds the key the first time the user types its passphrase
 (`AddKeysToAgent`). Plain POSIX shell, two `ssh-add -l` at most (exit 2: no agent answers).
 Marked, idempotent (rewritten in place) and removable (delete both markers and what is
-between, or `onboard lock --forget`).
+between).
 """
 
 from __future__ import annotations
