@@ -144,3 +144,32 @@ def test_doctor_agent_check_folder_modes_answer_and_key(home: Path) -> None:
     sock.parent.chmod(0o755)
     [check] = doctor.check_agent(key, _target(home))
     assert check.status == "fail" and "0755" in check.detail
+
+
+def test_unlock_and_lock_error_paths_are_named_with_their_exit_codes(home: Path, tmp_path: Path) -> None:
+    missing = onboard("unlock", "--json", "--key-type", "ed25519")
+    assert missing.returncode == 2
+    assert json.loads(missing.stdout)["error"]["message"] == f"no SSH key at {home / '.ssh' / 'id_ed25519'}"
+    gone = onboard("lock", "--json", "--key-file", str(tmp_path / "nothing"))
+    assert gone.returncode == 2 and "no SSH key at" in json.loads(gone.stdout)["error"]["message"]
+    short = onboard("unlock", "--json", "--lifetime", "0")
+    assert short.returncode == 2
+    assert json.loads(short.stdout)["error"]["message"] == "--lifetime 0: must be at least 1 second " \
+                                                           "(leave it out for no limit)"
+    pw = tmp_path / "pw"
+    pw.write_text("a long enough passphrase")
+    pw.chmod(0o600)
+    made = onboard("keygen", "-y", "--key-type", "ed25519", "--kdf-rounds", "2", "--passphrase-file", str(pw))
+    assert made.returncode == 0, made.stderr
+    asked = onboard("unlock", "--key-type", "ed25519")  # no terminal, no passphrase given: refused at once
+    assert asked.returncode == 2 and "passphrase" in asked.stderr and "--passphrase-file" in asked.stderr
+    assert _agents_under(home) == [] and not (home / ".bashrc").exists()
+
+
+def test_keep_unlocked_is_a_team_file_key(home: Path, tmp_path: Path) -> None:
+    from onboarding import settings
+
+    team = tmp_path / "team.toml"
+    team.write_text("[setup]\nkeep_unlocked = true\n")
+    s = settings.build({"config": team}, {})
+    assert s.keep_unlocked is True and "team.toml" in s.origins["keep_unlocked"]
