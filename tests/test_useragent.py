@@ -173,3 +173,13 @@ def test_keep_unlocked_is_a_team_file_key(home: Path, tmp_path: Path) -> None:
     team.write_text("[setup]\nkeep_unlocked = true\n")
     s = settings.build({"config": team}, {})
     assert s.keep_unlocked is True and "team.toml" in s.origins["keep_unlocked"]
+
+
+def test_setup_keep_unlocked_with_a_too_long_socket_path_stops_in_the_pre_check(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 120)
+    deep.mkdir()
+    done = onboard("setup", "-y", "--keep-unlocked", "--no-passphrase", "--key-type", "ed25519", "--providers",
+                   "github", "--offline", "--json", env={"HOME": str(deep)})
+    assert done.returncode == 2
+    assert "the system allows at most 107" in json.loads(done.stdout)["error"]["message"]
+    assert not (deep / ".ssh").exists()  # the pre-check ran before any write
