@@ -90,12 +90,15 @@ def identities(sock: Path) -> list[bytes] | None:
     if reply[:1] != bytes([IDENTITIES_ANSWER]) or len(reply) < 5:
         return None
     count, pos, blobs = struct.unpack(">I", reply[1:5])[0], 5, []
-    for _ in range(count):
-        for field in range(2):  # the key blob, then its comment
-            n = struct.unpack(">I", reply[pos : pos + 4])[0]
-            if field == 0:
-                blobs.append(reply[pos + 4 : pos + 4 + n])
-            pos += 4 + n
+    try:
+        for _ in range(count):
+            for field in range(2):  # the key blob, then its comment
+                n = struct.unpack(">I", reply[pos : pos + 4])[0]
+                if field == 0:
+                    blobs.append(reply[pos + 4 : pos + 4 + n])
+                pos += 4 + n
+    except struct.error:  # a truncated answer: not an agent we can talk to
+        return None
     return blobs
 
 
@@ -125,7 +128,9 @@ class Started:
 def ensure_folder(sock: Path) -> None:
     """~/.ssh/agent: a 0700 directory of ours (tightened when looser; refused when a link or another's)."""
     fsutil.ensure_private_dir(sock.parent.parent, None)
-    fsutil.ensure_private_dir(sock.parent, None)
+    fsutil.ensure_private_dir(sock.parent, None)  # refuses a link, another's folder, one others can write
+    if os.lstat(sock.parent).st_mode & 0o077:  # ours, but readable by others: only the user may reach the agent
+        os.chmod(sock.parent, 0o700)
 
 
 def ensure_running(home: Path) -> Started:

@@ -183,3 +183,28 @@ def test_setup_keep_unlocked_with_a_too_long_socket_path_stops_in_the_pre_check(
     assert done.returncode == 2
     assert "the system allows at most 107" in json.loads(done.stdout)["error"]["message"]
     assert not (deep / ".ssh").exists()  # the pre-check ran before any write
+
+
+def test_a_folder_others_can_read_is_tightened_and_a_truncated_answer_is_no_agent(home: Path, tmp_path: Path) -> None:
+    (home / ".ssh" / "agent").mkdir(parents=True, mode=0o700)
+    (home / ".ssh" / "agent").chmod(0o755)
+    started = useragent.ensure_running(home)
+    assert oct(os.stat(started.sock.parent).st_mode & 0o777) == "0o700"
+    fake = tmp_path / "fake.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(fake))
+    server.listen(1)
+
+    def answer_badly() -> None:
+        conn, _ = server.accept()
+        conn.recv(100)
+        conn.sendall(b"\0\0\0\x09\x0c\0\0\0\x02\0\0\0\x50")  # two keys announced, a blob cut short
+        conn.close()
+
+    import threading
+
+    t = threading.Thread(target=answer_badly)
+    t.start()
+    assert useragent.identities(fake) is None
+    t.join()
+    server.close()
