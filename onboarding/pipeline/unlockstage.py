@@ -16,7 +16,7 @@ from onboarding import fsutil, keys, shellrc, sshconfig, useragent
 from onboarding import providers as prov
 from onboarding.errors import UsageError
 from onboarding.pipeline.context import Run
-from onboarding.secrets import PASSPHRASE_FLAGS
+from onboarding.secrets import PASSPHRASE_FLAGS, non_dumpable
 
 # Who reaches an unlocked key: the summary and the docs say it in these words.
 REACH = ("every process running as you (terminals, VS Code, Jupyter and its notebooks, cron jobs) "
@@ -94,7 +94,9 @@ def unlock(r: Run, chosen: Sequence[prov.Provider], lifetime: int | None) -> Unl
     if blob is not None and blob in held and lifetime is None:
         changed = name_agent(r, sock, lifetime, chosen)
         return Unlocked(str(sock), "already unlocked", fingerprint, False, None, changed)
-    loaded, _ = keys.load_private(key, _passphrase(r))  # a wrong passphrase: keygen's exit (5)
+    passphrase = _passphrase(r)
+    non_dumpable()  # the decrypted key is in memory from now on (a typed passphrase too)
+    loaded, _ = keys.load_private(key, passphrase)  # a wrong passphrase: keygen's exit (5)
     started = useragent.ensure_running(r.target.home)
     useragent.add_key(sock, loaded, str(key), lifetime)
     if not fingerprint:
