@@ -208,3 +208,19 @@ def test_a_folder_others_can_read_is_tightened_and_a_truncated_answer_is_no_agen
     assert useragent.identities(fake) is None
     t.join()
     server.close()
+
+
+def test_rotates_login_proof_names_its_private_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from onboarding import proc, rotate
+
+    seen: list[list[str]] = []
+
+    def fake_run(argv: list[str], **kw: object) -> proc.Completed:
+        seen.append(list(argv))
+        return proc.Completed(1, b"", b"Hi there! You've successfully authenticated", False)
+
+    monkeypatch.setattr(proc, "run", fake_run)
+    site = rotate.Site("local", client=None, host="127.0.0.1", port=22, user="git")  # type: ignore[arg-type]
+    rotate._log_in_each([site], tmp_path / "k", tmp_path / "kh", tmp_path / "private.sock", 5)
+    [argv] = seen
+    assert f"IdentityAgent={tmp_path / 'private.sock'}" in argv  # never the block's persistent agent
