@@ -32,6 +32,14 @@ SSH_AGENT_SUCCESS = 6
 LIFETIME = 3600  # the key leaves the agent by itself even if we were killed before stopping it
 
 
+def persistent_socket(home: Path) -> Path:
+    """The user's one persistent agent (day two, `onboard unlock`): `~/.ssh/agent/onboard.sock`.
+
+    Its folder is 0700 and the user's. Other parts (the managed ssh config block, the shell
+    block, the signing wrapper) name this path, so it is fixed, not an option."""
+    return home / ".ssh" / "agent" / "onboard.sock"
+
+
 def _string(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
 

@@ -162,6 +162,9 @@ def _setup(p: argparse.ArgumentParser) -> None:
     g.add_argument("--git-name", metavar="NAME", default=S, help="git user.name for your commits")
     g.add_argument("--git-identity-overwrite", action="store_true", default=S,
                    help="replace a user.name / user.email already set (default: keep it and report)")
+    p.add_argument("--keep-unlocked", action="store_true", default=S,
+                   help="keep the key unlocked in your persistent ssh-agent until the instance stops, so git "
+                   "works from VS Code, Jupyter and cron (every process of yours, and root, can then use it)")
 
 
 def _keygen(p: argparse.ArgumentParser) -> None:
@@ -216,6 +219,28 @@ def _doctor(p: argparse.ArgumentParser) -> None:
                    help="also try `ssh -T` against each provider (network)")
 
 
+def _agent_options(p: argparse.ArgumentParser, *, unlock: bool) -> None:
+    """unlock / lock: which key (doctor's key options) and, for unlock, where the agent is named."""
+    _key_options(p, making=False)
+    if not unlock:
+        return
+    p.add_argument("--lifetime", type=int, metavar="S", default=S,
+                   help="seconds the key stays in the agent (default: until the agent stops)")
+    _providers_option(p, "those in the managed ssh config block, the team file's, else those in known_hosts")
+    p.add_argument("--providers-file", type=Path, metavar="FILE", default=S,
+                   help="extra pinned providers (same schema as providers.toml)")
+    p.add_argument("--known-hosts", type=Path, metavar="FILE", default=S,
+                   help="known_hosts that says which providers you use (default ~/.ssh/known_hosts)")
+
+
+def _unlock(p: argparse.ArgumentParser) -> None:
+    _agent_options(p, unlock=True)
+
+
+def _lock(p: argparse.ArgumentParser) -> None:
+    _agent_options(p, unlock=False)
+
+
 def _keys(p: argparse.ArgumentParser) -> None:
     ksub = p.add_subparsers(dest="action", metavar="{upload,list,rotate,prune}", required=True, parser_class=_Parser)
     actions = {
@@ -267,6 +292,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "doctor": ("read-only health checks, each with its fix", _doctor),
     "keys": ("the key on the providers' accounts: upload, list, rotate, prune", _keys),
     "demo": ("run setup end to end against a local sandbox server (no network)", _nothing),
+    "unlock": ("add the key to your persistent ssh-agent: git works without a terminal (day two)", _unlock),
+    "lock": ("remove the key from your persistent ssh-agent", _lock),
 }
 
 
@@ -467,6 +494,14 @@ def dispatch(command: str, settings: Settings, secrets: Secrets, console: Consol
         from onboarding.commands import keys
 
         return keys.rotate_cmd(settings, secrets, console)
+    if command == "unlock":
+        from onboarding.commands import unlock
+
+        return unlock.unlock_cmd(settings, secrets, console)
+    if command == "lock":
+        from onboarding.commands import unlock
+
+        return unlock.lock_cmd(settings, secrets, console)
     if command == "demo":
         from onboarding.commands import demo
 

@@ -223,7 +223,17 @@ def ssh_argv(o: SshOptions) -> list[str]:
              "-o", f"ServerAliveInterval={ALIVE_INTERVAL}", "-o", f"ServerAliveCountMax={ALIVE_COUNT}"]
     if o.batch:
         parts += ["-o", "BatchMode=yes"]
-    return parts
+    return parts + identity_agent(o.agent_sock)
+
+
+def identity_agent(sock: Path | None) -> list[str]:
+    """Name the agent this run means, always: the managed block may name the persistent agent
+    (`IdentityAgent`, day two), which would otherwise win over SSH_AUTH_SOCK and sign with
+    another key. None: no agent at all (ssh reads the key file, asking on a terminal)."""
+    if sock is None:
+        return ["-o", "IdentityAgent=none"]
+    text = str(sock).replace("%", "%%")  # ssh expands %-tokens in IdentityAgent
+    return ["-o", f'IdentityAgent="{text}"' if any(c.isspace() for c in text) else f"IdentityAgent={text}"]
 
 
 def ssh_command(o: SshOptions) -> str:

@@ -120,6 +120,42 @@ def check_cloudfiles(tgt: Target) -> list[Check]:
                   "restart the compute instance, or check the workspace's file share")]
 
 
+def _agent_named(tgt: Target) -> bool:
+    data = (tgt.ssh_dir / "config").read_bytes() if (tgt.ssh_dir / "config").is_file() else b""
+    return any(s.agent for s in sshconfig.read(data))
+
+
+def check_agent(key: Path, tgt: Target) -> list[Check]:
+    """The persistent agent (day two), when the user chose it (the managed block names it, or its
+    folder exists): folder and socket private and theirs, the agent answering, the key in it."""
+    from onboarding import useragent
+    from onboarding.agent import persistent_socket
+
+    sock = persistent_socket(tgt.home)
+    if not _agent_named(tgt) and not os.path.lexists(sock.parent):
+        return []
+    for path, kind in ((sock.parent, stat.S_ISDIR), (sock, stat.S_ISSOCK)):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if not kind(st.st_mode) or st.st_uid != tgt.uid or (path == sock.parent and st.st_mode & 0o077):
+            return [Check("agent", "fail", f"{path} is {stat.S_IMODE(st.st_mode):04o}, uid {st.st_uid}: "
+                          f"it must be {tgt.name}'s own {'0700 folder' if path == sock.parent else 'socket'}",
+                          f"rm -rf {sock.parent}; onboard unlock")]
+    held = useragent.identities(sock)
+    if held is None:
+        return [Check("agent", "fail", f"no agent answers at {sock} (stopped, or the instance restarted): "
+                      "git without a terminal cannot use the key", "onboard unlock")]
+    blob = useragent.public_blob(key)
+    if blob is None or blob not in held:
+        return [Check("agent", "warn", f"the agent at {sock} answers but does not hold {key} (locked, or its "
+                      "lifetime ended): git without a terminal cannot use it", "onboard unlock")]
+    from onboarding.keys import fingerprint_of_blob
+
+    return [Check("agent", "pass", f"the agent at {sock} holds {key} ({fingerprint_of_blob(blob)})")]
+
+
 GREETINGS = ("successfully authenticated", "Welcome to GitLab", "logged in as", "Shell access is not supported",
              "authenticated via ssh key")
 
@@ -129,7 +165,7 @@ def check_auth(p: Provider, key: Path, kh: Path, timeout: float, agent_sock: Pat
     h = p.canonical
     from onboarding.clone import SshOptions, ssh_argv
 
-    argv = [*ssh_argv(SshOptions(key, kh, batch=True, connect_timeout=timeout)), "-T",
+    argv = [*ssh_argv(SshOptions(key, kh, batch=True, agent_sock=agent_sock, connect_timeout=timeout)), "-T",
             "-p", str(h.port), f"{p.user}@{h.name}"]
     done = proc.run(argv, timeout=timeout + 5, extra={"SSH_AUTH_SOCK": str(agent_sock)} if agent_sock else None)
     if done.timed_out:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from onboarding import proc
 from onboarding.errors import UsageError
 
-PACKAGES = {"git": "git", "ssh": "openssh-client", "ssh-agent": "openssh-client", "ssh-keygen": "openssh-client"}
+PACKAGES = {"git": "git", "ssh": "openssh-client", "ssh-agent": "openssh-client", "ssh-keygen": "openssh-client",
+            "ssh-add": "openssh-client"}
 
 # What each command starts. keygen, hosts and keys talk through Python libraries; git-info
 # reports a missing git as a warning (as the SDK does); doctor reports it as a failed check.
@@ -14,6 +15,7 @@ NEEDS = {
     "setup": ("git", "ssh", "ssh-agent"),
     "clone": ("git", "ssh", "ssh-agent"),
     "demo": ("git", "ssh", "ssh-agent"),
+    "unlock": ("ssh-agent", "ssh-add"),  # ssh-add: the shell block's liveness test
 }
 
 

@@ -92,7 +92,8 @@ def _log_in_each(sites: Sequence[Site], key_path: Path, known_hosts: Path, sock:
     from onboarding.clone import SshOptions, ssh_argv
 
     for s in sites:
-        argv = [*ssh_argv(SshOptions(key_path, known_hosts, batch=True, connect_timeout=timeout)), "-T",
+        argv = [*ssh_argv(SshOptions(key_path, known_hosts, batch=True, agent_sock=sock, connect_timeout=timeout)),
+                "-T",
                 "-p", str(s.port), f"{s.user}@{s.host}"]
         done = proc.run(argv, timeout=timeout + 5, extra={"SSH_AUTH_SOCK": str(sock)})
         said = (done.out + done.err).strip()

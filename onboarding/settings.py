@@ -72,6 +72,9 @@ class Settings(NamedTuple):
     checkout: Path | None = None
     # doctor
     auth_test: bool = False
+    # day two: the persistent agent (setup --keep-unlocked, unlock --lifetime)
+    keep_unlocked: bool = False
+    lifetime: int | None = None  # seconds a key added by `onboard unlock` stays in the agent
     # keys upload / setup --upload
     upload: tuple[str, ...] = ()
     github_api: str = "https://api.github.com"
@@ -299,6 +302,8 @@ def problems(s: Settings) -> list[UsageError]:
         bad(f"{o('timeout')} {s.timeout}: choose more than 0 and at most 600 seconds")
     if s.depth is not None and s.depth < 1:
         bad(f"{o('depth')} {s.depth}: must be at least 1")
+    if s.lifetime is not None and s.lifetime < 1:
+        bad(f"{o('lifetime')} {s.lifetime}: must be at least 1 second (leave it out for no limit)")
     if not 0 < s.keyvault_timeout <= 600:
         bad(f"{o('keyvault_timeout')} {s.keyvault_timeout}: choose more than 0 and at most 600 seconds")
     for check in _value_checks(s):

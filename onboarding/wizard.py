@@ -285,6 +285,17 @@ class Wizard(pipeline.Hooks):
     def before_clone(self, r: Run) -> Run:
         return Run(_repos(r.settings, r.prompter, r.console, r.target), r.secrets, r.console, r.prompter, r.target)
 
+    def keep_unlocked(self, r: Run) -> bool:
+        if "keep_unlocked" in r.settings.origins:  # --keep-unlocked, ONBOARD_KEEP_UNLOCKED or the team file
+            return r.settings.keep_unlocked
+        if not keys.is_encrypted(r.key_path):  # a key without a passphrase is never locked: nothing to ask
+            return False
+        r.console.para("Unlocked, the key lets git work from VS Code, Jupyter, notebooks and cron without "
+                       "asking for the passphrase, but until the instance stops every process running as you, "
+                       "and root, can use it.")
+        return r.prompter.confirm("Keep the key unlocked until the instance stops?", flags="--keep-unlocked",
+                                  default=False)
+
 
 def _full_name(tgt: Target) -> str:
     """The account's full name from the password database (GECOS), if it has one."""

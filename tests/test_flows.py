@@ -144,6 +144,8 @@ def test_flow_b_team_script_then_the_members_first_run(
     child.sendline("Member Name")
     child.expect("Email for git commits")
     child.sendline("")  # the key's email is the default
+    child.expect("Keep the key unlocked until the instance stops")
+    child.send("n")
     child.expect("Summary")
     child.expect(pexpect.EOF)
     child.close()

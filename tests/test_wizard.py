@@ -66,6 +66,8 @@ def test_wizard_happy_path_with_passphrase_mismatch(sshd: Sshd, bare_repo: str, 
     child.sendline("")
     child.expect("Clone to")
     child.send(ENTER)  # local disk
+    child.expect("Keep the key unlocked until the instance stops")  # asked for a key with a passphrase
+    child.send("n")
     child.expect("Summary")
     child.expect(pexpect.EOF)
     child.close()
@@ -258,6 +260,8 @@ def test_newcomer_without_network_ends_with_the_key_the_pins_and_what_is_left(ho
     child.sendline("")  # Enter: the key's email
     child.expect("repository to clone")
     child.sendline("")
+    child.expect("Keep the key unlocked until the instance stops")
+    child.send("n")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
@@ -356,3 +360,36 @@ def test_what_is_left_is_wrapped_at_80_columns(home: Path) -> None:
     assert len(left) >= 3 and left[0].startswith("  1. ")
     assert all(len(ln) <= 80 or " " not in ln.strip() for ln in left), left  # a long path stays whole
     assert "`onboard doctor --auth-test`" in plain(text)  # a command is never split
+
+
+def test_keep_unlocked_is_asked_with_its_trade_off_and_the_summary_says_who_reaches_the_key(home: Path) -> None:
+    from helpers.dayagent import agents_of
+
+    before = set(agents_of(os.getuid()))
+    child, seen = spawn80("--key-type", "ed25519", "--kdf-rounds", "2", "--email", "a@example.com",
+                          "--providers", "github", "--offline", "--git-name", "A")
+    try:
+        child.expect("Passphrase for the new key")
+        child.sendline(PW)
+        child.expect("Same passphrase again")
+        child.sendline(PW)
+        child.expect("Press any key once the key is added")
+        child.send(ENTER)
+        child.expect("Test the connection now")
+        child.send("n")
+        child.expect("repository to clone")
+        child.sendline("")
+        child.expect("Keep the key unlocked until the instance stops")
+        child.send("y")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0, child.before
+        screen = plain(seen.getvalue())
+        assert "every process running as you, and root, can use it" in screen  # the trade-off, in one sentence
+        assert "Who reaches the key now" in screen and "cron" in screen
+        assert "onboard.sock" in (home / ".ssh" / "config").read_text()
+        assert PW not in seen.getvalue()
+    finally:
+        for pid in set(agents_of(os.getuid())) - before:
+            if str(home).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, 9)

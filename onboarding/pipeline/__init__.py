@@ -1,5 +1,5 @@
 """setup's stages in order, the only place that sequences them: key -> show/upload -> hosts ->
-git identity -> clone -> summary.
+git identity -> (keep unlocked) -> clone -> summary.
 
 The unattended run, the wizard and the demo all call `run`; they differ only in their
 `Hooks` (the wizard asks and confirms between stages; the unattended run takes every
@@ -20,6 +20,7 @@ from onboarding.pipeline.stages import (
     fill_users,
     show_public_key,
 )
+from onboarding.pipeline.unlockstage import keep_unlocked
 
 __all__ = ["Hooks", "Run", "Summary", "run"]
 
@@ -48,6 +49,8 @@ def run(r: Run, hooks: Hooks) -> Summary:
     hooks.after_hosts(r, summary)
     summary.identity = ensure_identity(r, hooks.identity(r, identity.read(), summary.key))
     r = fill_users(hooks.before_clone(r))
+    if hooks.keep_unlocked(r):
+        summary.unlocked = keep_unlocked(r, chosen)
     failures = clone_all(r, summary)
     hooks.summarize(r, summary)
     if failures:

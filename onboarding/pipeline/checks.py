@@ -45,6 +45,10 @@ def preflight(r: Run) -> None:
         names = check(names_for, r, s.upload)
         if names:
             check(clients, r, names)  # each provider's API and token, before anything is written
+    if s.keep_unlocked:
+        from onboarding import useragent
+
+        check(useragent.socket_path, r.target.home)  # a home too deep for a Unix socket: said before any write
     if s.dest is not None and len(s.repos) > 1:
         problems.append("--dest names one folder, but several --repo were given")
     if problems:

@@ -117,6 +117,7 @@ class Summary:
     uploads: list[str] = field(default_factory=list)
     identity: Any = None  # identity.IdentityResult once the git identity stage ran
     offline_hosts: bool = False  # the pinned keys were written without probing (no network)
+    unlocked: Any = None  # unlockstage.Unlocked when the key was kept unlocked (day two)
 
     def record_hosts(self, r: Run, merged: MergeResult) -> None:
         self.known_hosts = str(r.known_hosts)
@@ -131,6 +132,7 @@ class Summary:
             "clones": [c.as_json() for c in self.clones],
             "uploads": self.uploads,
             "git_identity": self.identity.as_json() if self.identity else None,
+            "agent": self.unlocked.as_json() if self.unlocked else None,
         }
 
 

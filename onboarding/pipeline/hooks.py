@@ -73,6 +73,10 @@ class Hooks:
     def before_clone(self, r: Run) -> Run:
         return r
 
+    def keep_unlocked(self, r: Run) -> bool:
+        """Keep the key in the persistent agent (day two): --keep-unlocked or the team file's key."""
+        return r.settings.keep_unlocked
+
     def summarize(self, r: Run, summary: Summary) -> None:
         from onboarding.pipeline.stages import print_summary
 

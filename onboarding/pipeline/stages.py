@@ -147,6 +147,11 @@ def print_summary(console: Console, summary: Summary, *, next_steps: bool = True
     if summary.identity:
         who = summary.identity.current
         console.info(f"  git identity {who.name or '(no user.name)'} <{who.email or 'no user.email'}>")
+    if summary.unlocked:
+        from onboarding.pipeline.unlockstage import REACH
+
+        console.info(f"  agent        {summary.unlocked.socket} (key unlocked)")
+        console.para(f"  Who reaches the key now: {REACH}.", hang="  ")
     for c in summary.clones:
         console.info(f"  clone        {c.path} ({c.status}, {c.target})")
     for url, code in summary.failed:
