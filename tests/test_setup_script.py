@@ -22,6 +22,12 @@ SCRIPT = REPO / "scripts" / "setup-compute-instance.sh"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
+def sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ONBOARD_", "CI_", "PYTHON"))}
     return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=600,
@@ -52,15 +58,17 @@ def test_refuses_an_unpinned_source(tmp_path: Path, source: str | None, says: st
 
 def test_refuses_a_wheelhouse_whose_requirements_are_not_all_hashed(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text(f"onboarding==0.1.0 --hash=sha256:{'a' * 64}\nparamiko==3.4\n")
-    result = run("--dry-run", "--source", f"wheelhouse:{tmp_path}")
+    result = run("--dry-run", "--source", f"wheelhouse:{tmp_path}", "--user", "root",
+                 "--requirements-sha256", sha(tmp_path / "requirements.txt"))
     assert result.returncode == 2
     assert "every requirement needs NAME==VERSION and --hash" in result.stderr and "paramiko==3.4" in result.stderr
 
 
 def test_accepts_a_full_commit_pin(tmp_path: Path) -> None:
-    result = run("--dry-run", "--source", f"git+https://git.example.com/team/onboarding.git@{SHA}", "--extras", "azure")
+    result = run("--dry-run", "--offline", "--source", f"git+https://git.invalid/team/onboarding.git@{SHA}",
+                 "--extras", "azure", "--user", "root")
     assert result.returncode == 0, result.stderr
-    assert f"pip install onboarding[azure] @ git+https://git.example.com/team/onboarding.git@{SHA}" in result.stdout
+    assert f"pip install onboarding[azure] @ git+https://git.invalid/team/onboarding.git@{SHA}" in result.stdout
 
 
 def test_accepts_a_hashed_requirements_file_in_pip_compile_layout(tmp_path: Path) -> None:
@@ -69,9 +77,11 @@ def test_accepts_a_hashed_requirements_file_in_pip_compile_layout(tmp_path: Path
         f"cffi==1.16.0 \\\n    --hash=sha256:{'a' * 64} \\\n    --hash=sha256:{'b' * 64}\n"
         f'tomli==2.0.1 ; python_version < "3.11" \\\n    --hash=sha256:{"c" * 64}\n'
         f"onboarding[azure]==0.1.0 --hash=sha256:{'d' * 64}\n")
-    result = run("--dry-run", "--source", f"wheelhouse:{tmp_path}")
-    assert result.returncode == 0, result.stderr
-    assert f"--require-hashes --no-index --find-links {tmp_path} -r {tmp_path}/requirements.txt" in result.stdout
+    # No interpreter given that only root can change: the install is not tried, the layout is accepted.
+    result = run("--dry-run", "--source", f"wheelhouse:{tmp_path}", "--user", "root", "--python", str(tmp_path),
+                 "--requirements-sha256", sha(tmp_path / "requirements.txt"))
+    assert result.returncode == 2, result.stderr
+    assert "every requirement needs" not in result.stderr and f"--python {tmp_path} cannot be trusted" in result.stderr
 
 
 # --- as root for a real account -------------------------------------------------------------
@@ -102,6 +112,7 @@ def test_installs_from_a_hashed_wheelhouse_and_the_system_team_file(
     prefix, system = shared_dir / "opt" / "onboard", shared_dir / "etc" / "onboard"
     args = ["--source", f"wheelhouse:{house}", "--python", sys.executable, "--prefix", str(prefix),
             "--link-dir", str(shared_dir / "bin"), "--system-dir", str(system), "--team-file", str(team),
+            "--team-file-sha256", sha(team), "--requirements-sha256", sha(house / "requirements.txt"),
             "--user", other_user.pw_name, "--providers", "local"]  # never a built-in: nothing leaves loopback
     result = run(*args, "--offline")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -138,7 +149,7 @@ def test_a_tampered_wheel_is_refused_by_its_hash(other_user: pwd.struct_passwd, 
     prefix = shared_dir / "opt" / "onboard"
     result = run("--source", f"wheelhouse:{house}", "--python", sys.executable, "--prefix", str(prefix),
                  "--link-dir", str(shared_dir / "bin"), "--system-dir", str(shared_dir / "etc"),
-                 "--user", other_user.pw_name, "--offline")
+                 "--requirements-sha256", sha(house / "requirements.txt"), "--user", other_user.pw_name, "--offline")
     assert result.returncode != 0
     assert "HASHES" in result.stderr.upper()
     assert not (prefix / "bin" / "onboard").exists()
@@ -186,6 +197,7 @@ def test_setup_script_as_root_for_the_instance_user(other_user, tmp_path: Path) 
     env = {**os.environ, "CI_LOCAL_UBUNTU_USER": other_user.pw_name, "CI_NAME": "ci-test"}
     # --venv: the onboard installed beside this Python (the script's pinned install has its own test)
     proc = subprocess.run(["bash", str(script), "--venv", str(bindir.parent), "--team-file", str(team),
+                           "--team-file-sha256", sha(team),
                            "--system-dir", str(tmp_path / "etc"), "--offline", "--", "--no-passphrase"],
                           env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     assert "is ready for Git over SSH" in proc.stdout
