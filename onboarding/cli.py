@@ -278,6 +278,15 @@ def _keys(p: argparse.ArgumentParser) -> None:
     _providers_option(rotate)
 
 
+def _config(p: argparse.ArgumentParser) -> None:
+    csub = p.add_subparsers(dest="action", metavar="{check}", required=True, parser_class=_Parser)
+    c = csub.add_parser("check", help="validate a team file without running anything (every problem at once)")
+    _global(c)
+    c.add_argument("path", type=Path, metavar="FILE", help="the team file (TOML) to check")
+    c.add_argument("--offline", action="store_true", default=S,
+                   help="it will be used with --offline: every provider it selects needs full keys")
+
+
 def _nothing(p: argparse.ArgumentParser) -> None:
     pass
 
@@ -294,6 +303,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "demo": ("run setup end to end against a local sandbox server (no network)", _nothing),
     "unlock": ("add the key to your persistent ssh-agent: git works without a terminal (day two)", _unlock),
     "lock": ("remove the key from your persistent ssh-agent", _lock),
+    "config": ("check a team file without running anything", _config),
 }
 
 
@@ -434,6 +444,10 @@ def _run(ns: argparse.Namespace, console: Console, handoff: Mapping[str, Any] | 
         from onboarding.commands import gitinfo
 
         return console.render(gitinfo.run(settings_mod.build(flags, os.environ, team_files=False), console))
+    if handoff is None and name == "config check":  # judges FILE alone: no other team file, no secret
+        from onboarding.commands import config
+
+        return console.render(config.check_cmd(settings_mod.build(flags, os.environ, team_files=False), console))
     if handoff is None:
         from onboarding import secrets as sec
 
@@ -502,6 +516,10 @@ def dispatch(command: str, settings: Settings, secrets: Secrets, console: Consol
         from onboarding.commands import unlock
 
         return unlock.lock_cmd(settings, secrets, console)
+    if command == "config check":
+        from onboarding.commands import config
+
+        return config.check_cmd(settings, console)
     if command == "demo":
         from onboarding.commands import demo
 

@@ -176,34 +176,44 @@ def read_input(path: Path, files: Files | None, what: str) -> bytes:
 
 
 def read_team_file(path: Path, files: Files | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return ([setup] options, [providers.*] tables) of a team file; unknown keys fail."""
+    """Return ([setup] options, [providers.*] tables) of a team file; unknown keys fail (all of
+    them named at once)."""
+    options, providers, found = team_file_entries(path, files)
+    if found:
+        raise as_one(found)
+    return options, providers
+
+
+def team_file_entries(path: Path, files: Files | None = None) -> tuple[dict[str, Any], dict[str, Any],
+                                                                      list[UsageError]]:
+    """([setup] options, [providers.*] tables, every problem) of a team file. A file that is not
+    TOML at all raises: nothing else can be said of it."""
     # Imported here: git-info and --version never read TOML and should not pay for it.
     from onboarding import tomlfile
 
     key = os.path.abspath(path)
     data = tomlfile.load(path, "config file", files.get(key) if files is not None else None)
-    unknown = set(data) - {"setup", "providers"}
-    if unknown:
-        raise UsageError(
-            f"{path}: unknown table or key {sorted(unknown)[0]!r}",
-            hint="a team file has a [setup] table and [providers.NAME] tables",
-        )
+    found = [UsageError(f"{path}: unknown table or key {name!r}",
+                        hint="a team file has a [setup] table and [providers.NAME] tables")
+             for name in sorted(set(data) - {"setup", "providers"})]
     setup = data.get("setup", {})
     providers = data.get("providers", {})
     if not isinstance(setup, dict) or not isinstance(providers, dict):
-        raise UsageError(f"{path}: [setup] and [providers] must be tables")
+        return {}, {}, [*found, UsageError(f"{path}: [setup] and [providers] must be tables")]
     allowed = set(Settings._fields) - _NOT_IN_FILE
     options: dict[str, Any] = {}
     for key, value in setup.items():
         name = key.replace("-", "_")
         name = {"repo": "repos", "provider": "providers"}.get(name, name)
         if name not in allowed:
-            raise UsageError(
-                f"{path}: unknown key {key!r} in [setup]",
-                hint="keys are the long options of `onboard setup`, dashes as underscores",
-            )
-        options[name] = _convert(name, value, f"{path}: [setup] {key}")
-    return options, providers
+            found.append(UsageError(f"{path}: unknown key {key!r} in [setup]",
+                                    hint="keys are the long options of `onboard setup`, dashes as underscores"))
+            continue
+        try:
+            options[name] = _convert(name, value, f"{path}: [setup] {key}")
+        except UsageError as exc:
+            found.append(exc)
+    return options, providers, found
 
 
 def system_team_file(environ: Mapping[str, str]) -> Path:
