@@ -16,7 +16,8 @@ from onboarding import fsutil, keys, shellrc, sshconfig, useragent
 from onboarding import providers as prov
 from onboarding.errors import UsageError
 from onboarding.pipeline.context import Run
-from onboarding.secrets import PASSPHRASE_FLAGS, non_dumpable
+from onboarding.proc import non_dumpable
+from onboarding.secrets import PASSPHRASE_FLAGS
 
 # Who reaches an unlocked key: the summary and the docs say it in these words.
 REACH = ("every process running as you (terminals, VS Code, Jupyter and its notebooks, cron jobs) "
