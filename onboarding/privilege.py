@@ -273,7 +273,8 @@ def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], cons
     held, _deferred = sec.load(settings, environ, stdin=sec.stdin_reader(), files=files, fallback=False)
     onboard_env = {k: v for k, v in environ.items() if k.startswith("ONBOARD_") and not proc.is_secret_name(k)}
     payload = {"uid": acct.uid, "environ": onboard_env, "variables": held.variables,
-               "passphrase": held.passphrase, "tokens": held.tokens, "files": files}
+               "passphrase": held.passphrase, "tokens": held.tokens, "files": files,
+               "addresses": addresses(settings)}
     console.detail(f"running as {acct.name} (uid {acct.uid}); root read: {', '.join(files) or 'nothing'}")
     del held  # the payload is the one reference left, and become clears it once it is sent
     return become(acct, argv, payload)
@@ -291,8 +292,69 @@ def load(flags: Mapping[str, Any], handoff: Mapping[str, Any] | None, *, defer: 
         return settings, held
     environ = {**proc.clean_env(), **handoff.get("environ", {})}
     files = {k: decode_bytes(v) or b"" for k, v in handoff.get("files", {}).items()}
-    settings = settings_mod.build(flags, environ, files=files, defer=defer)
+    settings = with_providers_file(settings_mod.build(flags, environ, files=files, defer=defer))
+    refuse_other_addresses(settings, handoff.get("addresses"))
     variables = dict(handoff.get("variables", {}))
     held, _ = sec.load(settings, {**environ, **variables}, stdin=lambda: b"", files=files,
                        preset=decode_bytes(handoff.get("passphrase")), preset_tokens=dict(handoff.get("tokens", {})))
     return settings, held
+
+
+# -- where root's tokens go ------------------------------------------------------------------
+# The settings that name an address a token is sent to. Under --user only root decides them:
+# root's token must never follow a member's file to the member's own server (issue 22). This
+# is the one exception to the precedence of settings (docs/cli.md).
+ADDRESS_OPTIONS = ("github_api", "gitlab_url", "bitbucket_api")
+
+
+def addresses(settings: Any) -> dict[str, str]:
+    """Every token-receiving address these settings name: the three API options and each
+    provider's api_url (team files, and a --providers-file whose bytes this process holds)."""
+    out = {name: str(getattr(settings, name)) for name in ADDRESS_OPTIONS}
+    tables: list[tuple[str, Mapping[str, Any]]] = [("", settings.team_providers)]
+    path = settings.providers_file
+    raw = settings.inputs.get(os.path.abspath(path.expanduser())) if path is not None else None
+    if raw is not None:
+        import contextlib
+
+        from onboarding import providers
+
+        with contextlib.suppress(UsageError):  # reported when the catalogue is built, with the file named
+            tables.append((f"{path}: ", providers.load_file(path, raw)))
+    for prefix, found in tables:
+        for name, table in found.items():
+            if isinstance(table, Mapping) and table.get("api_url") is not None:
+                out[f"{prefix}[providers.{name}] api_url"] = str(table["api_url"])
+    return out
+
+
+def with_providers_file(settings: Any) -> Any:
+    """The user side reads a --providers-file root did not, once: the catalogue is built from these
+    bytes, the ones checked here (a file swapped after the check changes nothing)."""
+    path = settings.providers_file
+    if path is None or os.path.abspath(path.expanduser()) in settings.inputs:
+        return settings
+    from onboarding.settings import read_input
+
+    key = os.path.abspath(path.expanduser())
+    try:
+        data = read_input(path.expanduser(), None, "--providers-file")
+    except UsageError:
+        return settings  # the catalogue says so, when a command needs it
+    return settings._replace(inputs={**settings.inputs, key: data})
+
+
+def refuse_other_addresses(settings: Any, roots: Any) -> None:
+    """Exit 2 naming each address the user's files set to something root's inputs did not."""
+    if not isinstance(roots, Mapping):
+        return  # an older root side sent none: nothing to compare with
+    mine = addresses(settings)
+    changed = [key for key, value in mine.items() if roots.get(key) != value]
+    if not changed:
+        return
+    origins = [settings.origins.get(key) or (f"{settings.config}: {key}" if key.startswith("[") else key)
+               for key in changed]
+    raise UsageError(f"under --user, {', '.join(origins)} would send root's token to another address "
+                     f"({', '.join(f'{k} = {mine[k]!r}' for k in changed)})",
+                     hint="only root's inputs (flags, root's environment, the system team file, root-only files) "
+                          "choose where a token goes; drop the key from the user's file or pass the same value")
