@@ -59,8 +59,13 @@ def check_base(url: str) -> str:
 
 
 def same_origin(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
+    """False too for an address urlsplit cannot take apart (a port above 65535, a broken `[`):
+    a server's next-page link is untrusted input."""
+    try:
+        pa, pb = urlsplit(a), urlsplit(b)
+        return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
+    except ValueError:
+        return False
 
 
 def request(provider: str, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None,
