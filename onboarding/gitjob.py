@@ -57,7 +57,9 @@ class Comparison(NamedTuple):
         return all(c.status != "differs" for c in self.checks)
 
     def as_json(self) -> dict[str, Any]:
-        return {"matches": self.matches, "job": self.job._asdict(), "local": {"head": self.head, "remote": self.remote},
+        # The URL as every human output shows it: a job's recorded token is not repeated (issue 22)
+        job = {**self.job._asdict(), "url": repourl.mask(self.job.url) if self.job.url else None}
+        return {"matches": self.matches, "job": job, "local": {"head": self.head, "remote": self.remote},
                 "checks": [c._asdict() for c in self.checks]}
 
 
