@@ -74,7 +74,9 @@ def read_root_safe(path: Path) -> bytes | None:
     # (/tmp/LINK/../f is /tmp/f, not the parent of wherever LINK points).
     fd = os.open(os.path.abspath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as fh:
-        return fh.read(INPUT_LIMIT)
+        # One byte more than the limit: a file past it is refused by its reader (tomlfile) on
+        # both sides of --user, never truncated into something that parses (issue 22).
+        return fh.read(INPUT_LIMIT + 1)
 
 
 # -- the hand-off -----------------------------------------------------------------------

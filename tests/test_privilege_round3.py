@@ -20,6 +20,7 @@ from helpers.attacker import (
     as_user,
     create_account,
     delete_account,
+    onboard_as_member,
     onboard_as_root,
     root_file,
     root_safe_dir,
@@ -129,3 +130,15 @@ def test_the_system_team_file_chooses_the_address_under_user(user: Account, vaul
                         env={"ONBOARD_SYSTEM_CONFIG": str(system), "GH_TOKEN": TOKEN})
     assert r.returncode == 0, r.output
     assert members_server.bodies
+
+
+# -- 6. the size limit of the system team file ------------------------------------------------------
+def test_an_oversized_system_team_file_is_refused_on_both_sides_of_user(user: Account, vault: Path) -> None:
+    """Refused when the member ran onboard, but truncated to its first MiB and accepted under --user."""
+    text = '[setup]\nkey_type = "ed25519"\n' + "# padding\n" * 110_000  # > 1 MiB of valid TOML
+    system = root_file(vault / "team.toml", text)
+    env = {"ONBOARD_SYSTEM_CONFIG": str(system)}
+    member = onboard_as_member(user, "hosts", "list", env=env)
+    assert member.returncode == 2 and "larger than" in member.output, member.output
+    r = onboard_as_root(user, "hosts", "list", env=env)
+    assert r.returncode == 2 and "larger than" in r.output, r.output
