@@ -107,6 +107,8 @@ def load(settings: Settings, environ: Mapping[str, str], *, stdin: Callable[[], 
         pass
     elif source == "file" and path is not None:
         if fallback or (files is not None and os.path.abspath(path) in files):
+            if files is None or os.path.abspath(path) not in files:  # root pre-read only root-safe files
+                _refuse_writable(path)
             data = _strip(read_input(path.expanduser(), files, "--passphrase-file"))
         else:
             deferred = True
@@ -127,6 +129,20 @@ def load(settings: Settings, environ: Mapping[str, str], *, stdin: Callable[[], 
     held = Secrets(data, variables, tokens if preset_tokens is None else preset_tokens)
     held.warnings = warnings
     return held, deferred
+
+
+def _refuse_writable(path: os.PathLike[str]) -> None:
+    """A passphrase file others can write is a passphrase others chose: exit 2, on both sides of
+    --user (root reads only files nobody else can change; the user side checks the rest here)."""
+    import stat
+
+    try:
+        mode = stat.S_IMODE(os.stat(os.path.expanduser(path)).st_mode)
+    except OSError:
+        return  # read_input says why it cannot be read
+    if mode & 0o022:
+        raise UsageError(f"--passphrase-file {path} can be written by others (mode {mode:04o}): refusing a "
+                         "passphrase someone else could have chosen", hint=f"chmod 600 {path}")
 
 
 def _file_warnings(path: os.PathLike[str]) -> list[str]:

@@ -7,6 +7,7 @@ the suite staying green). Same kit as tests/test_privilege.py: helpers/attacker.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -142,3 +143,46 @@ def test_an_oversized_system_team_file_is_refused_on_both_sides_of_user(user: Ac
     assert member.returncode == 2 and "larger than" in member.output, member.output
     r = onboard_as_root(user, "hosts", "list", env=env)
     assert r.returncode == 2 and "larger than" in r.output, r.output
+
+
+# -- 10. refusals that must not go unnoticed if removed ---------------------------------------------
+def _both_ways(user: Account, args: tuple[str, ...], env: dict[str, str]) -> list[tuple[str, int, str]]:
+    member = onboard_as_member(user, *args, env=env)
+    root = onboard_as_root(user, *args, env=env)
+    return [("the member", member.returncode, member.output), ("root --user", root.returncode, root.output)]
+
+
+@pytest.mark.parametrize("how", ["group-writable", "the member's"])
+def test_an_unsafe_system_team_file_is_refused_with_and_without_user(user: Account, vault: Path, how: str) -> None:
+    system = root_file(vault / "team.toml", '[setup]\nkey_type = "ed25519"\n',
+                       mode=0o664 if how == "group-writable" else 0o644)
+    if how == "the member's":
+        os.chown(system, user.uid, user.gid)
+    for who, code, output in _both_ways(user, ("hosts", "list"), {"ONBOARD_SYSTEM_CONFIG": str(system)}):
+        assert code == 2, f"{who}: {output}"
+        assert "refusing a system team file" in output, f"{who}: {output}"
+
+
+@pytest.mark.parametrize("owner", ["member", "root"])
+def test_a_group_writable_passphrase_file_is_refused_with_and_without_user(user: Account, vault: Path,
+                                                                           owner: str) -> None:
+    if owner == "member":
+        pw = user.home / "pw"
+        as_user(user, f"echo 'pp-chosen-by-another' > {pw} && chmod 660 {pw}")
+    else:
+        pw = root_file(vault / "pw", "pp-chosen-by-another\n", mode=0o664)
+    key = user.home / ".ssh" / "id_ed25519"
+    args = ("keygen", "-y", "--key-type", "ed25519", "--passphrase-file", str(pw))
+    for who, code, output in _both_ways(user, args, {"ONBOARD_SYSTEM_CONFIG": str(vault / "absent.toml")}):
+        assert code == 2, f"{who}: {output}"
+        assert "can be written by others" in output, f"{who}: {output}"
+        assert not key.exists(), f"{who} made a key with a passphrase others could choose"
+
+
+def test_a_private_passphrase_file_still_works(user: Account, vault: Path) -> None:
+    pw = user.home / "pw"
+    as_user(user, f"echo 'pp-only-mine-1' > {pw} && chmod 600 {pw}")
+    r = onboard_as_root(user, "keygen", "-y", "--key-type", "ed25519", "--passphrase-file", str(pw),
+                        env={"ONBOARD_SYSTEM_CONFIG": str(vault / "absent.toml")})
+    assert r.returncode == 0, r.output
+    assert (user.home / ".ssh" / "id_ed25519").exists()
