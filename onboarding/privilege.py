@@ -263,7 +263,8 @@ def _root_readable_inputs(flags: Mapping[str, Any], environ: Mapping[str, str]) 
     return files
 
 
-def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], console: Any) -> int:
+def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], console: Any, *,
+              defer: bool = False) -> int:
     """Root side: check the flags, read what root may, then run the command as `acct`."""
     from onboarding import proc
     from onboarding import secrets as sec
@@ -271,12 +272,14 @@ def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], cons
 
     environ = dict(os.environ)
     files = _root_readable_inputs(flags, environ)
-    settings = settings_mod.build(flags, environ, files=files, skip_unread=True)  # syntax and ranges, as root
-    held, _deferred = sec.load(settings, environ, stdin=sec.stdin_reader(), files=files, fallback=False)
+    # syntax and ranges, as root; setup's bad values go on to its pre-check, which names them all
+    settings = settings_mod.build(flags, environ, files=files, skip_unread=True, defer=defer)
+    held, _deferred = sec.load(settings, environ, stdin=sec.stdin_reader(), files=files, fallback=False,
+                               defer=defer)
     onboard_env = {k: v for k, v in environ.items() if k.startswith("ONBOARD_") and not proc.is_secret_name(k)}
     payload = {"uid": acct.uid, "environ": onboard_env, "variables": held.variables,
                "passphrase": held.passphrase, "tokens": held.tokens, "files": files,
-               "addresses": addresses(settings)}
+               "addresses": addresses(settings), "problems": held.problems}
     console.detail(f"running as {acct.name} (uid {acct.uid}); root read: {', '.join(files) or 'nothing'}")
     del held  # the payload is the one reference left, and become clears it once it is sent
     return become(acct, argv, payload)
@@ -297,8 +300,10 @@ def load(flags: Mapping[str, Any], handoff: Mapping[str, Any] | None, *, defer: 
     settings = with_providers_file(settings_mod.build(flags, environ, files=files, defer=defer))
     refuse_other_addresses(settings, handoff.get("addresses"))
     variables = dict(handoff.get("variables", {}))
+    problems = [str(p) for p in handoff.get("problems", [])]  # root's side failed to read the passphrase
     held, _ = sec.load(settings, {**environ, **variables}, stdin=lambda: b"", files=files,
-                       preset=decode_bytes(handoff.get("passphrase")), preset_tokens=dict(handoff.get("tokens", {})))
+                       preset=decode_bytes(handoff.get("passphrase")), preset_tokens=dict(handoff.get("tokens", {})),
+                       defer=defer, preset_problems=problems)
     return settings, held
 
 

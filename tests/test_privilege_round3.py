@@ -186,3 +186,14 @@ def test_a_private_passphrase_file_still_works(user: Account, vault: Path) -> No
                         env={"ONBOARD_SYSTEM_CONFIG": str(vault / "absent.toml")})
     assert r.returncode == 0, r.output
     assert (user.home / ".ssh" / "id_ed25519").exists()
+
+
+# -- 9. the pre-check under --user ------------------------------------------------------------------
+def test_the_precheck_names_every_problem_under_user(user: Account, vault: Path) -> None:
+    r = onboard_as_root(user, "setup", "-y", "--bits", "1024", "--passphrase-env", "ONBOARD_TEST_UNSET_VAR",
+                        "--repo", "https://github.com/org/app", env={"ONBOARD_SYSTEM_CONFIG": str(vault / "absent")})
+    assert r.returncode == 2, r.output
+    for named in ("ONBOARD_TEST_UNSET_VAR", "--bits 1024", "https://github.com/org/app"):
+        assert named in r.stderr, r.output
+    assert r.stderr.count("ONBOARD_TEST_UNSET_VAR: that variable is not set") == 1, r.output
+    assert not (user.home / ".ssh" / "id_rsa").exists()
