@@ -126,7 +126,7 @@ def _row(header: list[str], row: list[str], line: int, source: str, default_size
         if column in header and not _GUID.match(value):
             bad(column, f"{value!r} is not a GUID (8-4-4-4-12 hexadecimal digits)" if value else "empty")
     size = cells.get("size") or default_size
-    why = size_problem(size)
+    why = size_problem(size) if cells.get("size") else None  # the default (--size) is the command's to check
     if why:
         bad("size", why)
     ref = cells.get("passphrase_keyvault") or None
