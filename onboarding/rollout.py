@@ -214,15 +214,14 @@ def write_set(out: Path, files: dict[str, bytes]) -> Written:
             _link_new(temps[name], out / name)
             done.append(name)
     except BaseException:
-        for name in done:
-            fsutil.discard_temp(out / name)
-        if made_dir:
+        for path in [*(out / name for name in done), *temps.values()]:
+            fsutil.discard_temp(path)
+        if made_dir:  # empty again: the temps are gone too
             with contextlib.suppress(OSError):
                 os.rmdir(out)
         raise
-    finally:
-        for tmp in temps.values():
-            fsutil.discard_temp(tmp)
+    for tmp in temps.values():
+        fsutil.discard_temp(tmp)
     fsutil.fsync_dir(out)
     return Written("written", tuple(sorted(new)), tuple(sorted(set(files) - set(new))))
 

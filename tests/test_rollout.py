@@ -16,6 +16,7 @@ from helpers.rollout import ALICE, BOB, SCRIPT, STARTUP, make_share, snapshot, w
 
 from onboarding import rollout
 from onboarding.errors import ConflictError
+from onboarding.fsutil import WriteError
 
 HAVE_SDK = importlib.util.find_spec("azure") is not None and importlib.util.find_spec("azure.ai.ml") is not None
 needs_sdk = pytest.mark.skipif(not HAVE_SDK and os.environ.get("ONBOARD_REQUIRE_SDK") != "1",
@@ -181,3 +182,27 @@ def test_yaml_strings_are_quoted_whatever_they_hold() -> None:
     assert rollout._q('a: b # "c"\n') == '"a: b # \\"c\\"\\n"'
     assert rollout._q("yes") == '"yes"'
     assert rollout._arm_literal("[x]") == "[[x]" and rollout._arm_literal("x[") == "x["
+
+
+def test_a_failure_half_way_leaves_nothing_of_this_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    real_link, calls = os.link, []
+
+    def link_then_fail(src: Any, dst: Any) -> None:
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_link(src, dst)
+
+    monkeypatch.setattr(os, "link", link_then_fail)
+    with pytest.raises(WriteError, match=r"cannot write .*b\.yml: No space left on device"):
+        rollout.write_set(out, {"a.yml": b"a", "b.yml": b"b", "c.yml": b"c"})
+    assert len(calls) == 2
+    assert not out.exists()  # the folder it made is gone too: no file, no temp file left
+
+
+def test_an_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "out").write_text("mine")
+    with pytest.raises(ConflictError, match="exists and is not a folder"):
+        rollout.write_set(tmp_path / "out", {"a.yml": b"a"})
+    assert (tmp_path / "out").read_text() == "mine"
