@@ -349,7 +349,9 @@ def _value_checks(s: Settings) -> list[Callable[[], object]]:
 
 
 _PATH_OPTIONS = ("key_file", "known_hosts", "providers_file", "passphrase_file", "token_file", "dest", "local_root",
-                 "cloudfiles_root", "config")
+                 "cloudfiles_root", "config",
+                 # rollout: a roster's name lands in a YAML comment line, a script's in the files
+                 "roster", "script", "startup_script", "out", "team_file", "wheelhouse")
 
 
 def _token_ref(item: str) -> None:

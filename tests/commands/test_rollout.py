@@ -153,3 +153,39 @@ def test_the_real_binary_prints_one_json_document(home: Path, tmp_path: Path) ->
     doc = json.loads(result.stdout)
     assert doc["status"] == "written" and doc["instances"] == ["ci-bob"]
     assert doc["scripts"]["creation"]["share_path"] == "Users/admin/onboard setup/setup-compute-instance.sh"
+
+
+def test_root_access_size_and_share_root_as_asked(home: Path, tmp_path: Path) -> None:
+    share = make_share(tmp_path / "mnt")  # a share mounted elsewhere: --cloudfiles-root
+    roster = tmp_path / "team.csv"  # a spreadsheet's export: a BOM and CRLF line ends
+    roster.write_bytes(("\ufeff" + ",".join(HEADER[:3]) + "\r\n" + ",".join(BOB[:3]) + "\r\n").encode())
+    out = tmp_path / "rollout"
+    code, _, stderr = _rollout(share, roster, out, "--cloudfiles-root", str(share.root), "--size", "Standard_NC6",
+                               "--enable-root-access")
+    assert code == 0, stderr
+    yml = (out / "ci-bob.yml").read_text()
+    assert 'size: "Standard_NC6"' in yml and "enable_root_access: true" in yml and "enable_sso: false" in yml
+    resource = json.loads((out / "azuredeploy.json").read_text())["resources"][0]["properties"]["properties"]
+    assert resource["enableRootAccess"] is True and resource["enableSSO"] is False
+    assert "startupScript" not in resource["setupScripts"]["scripts"] and "startup_script" not in yml
+    assert "**Root access is on**" in (out / "README.md").read_text()
+
+
+def test_an_out_folder_holding_other_files_keeps_them(home: Path, tmp_path: Path) -> None:
+    share = make_share(home)
+    out = tmp_path / "rollout"
+    out.mkdir()
+    (out / "notes.txt").write_text("the lead's own notes")
+    code, _, stderr = _rollout(share, write_roster(tmp_path / "team.csv", [BOB]), out)
+    assert code == 0, stderr
+    assert (out / "notes.txt").read_text() == "the lead's own notes"
+    assert sorted(snapshot(out)) == ["README.md", "azuredeploy.json", "ci-bob.yml", "notes.txt"]
+
+
+def test_a_path_with_a_newline_is_refused_before_anything_is_read(home: Path, tmp_path: Path) -> None:
+    share = make_share(home)
+    roster = write_roster(tmp_path / "team\nname: evil.csv", [BOB])
+    code, _, stderr = _rollout(share, roster, tmp_path / "rollout")
+    assert code == 2
+    assert "--roster: " in stderr and "contains a control character ('\\n')" in stderr
+    assert not (tmp_path / "rollout").exists()
