@@ -82,15 +82,15 @@ Each instance is created by you **on behalf of** its member (`create_on_behalf_o
 the member's object id and tenant id). Azure ML then limits what can be set at creation:
 
 - **No SSH public key at creation.** The key would be yours, not the member's, so none is
-  set and public SSH stays off. The member's Git key is made on the instance by onboard; for
-  SSH into the instance, the member uses VS Code or the studio's terminal.
+  set and public SSH to the instance stays off; the member works through the studio's
+  terminal, Jupyter or VS Code. (Their Git key is made on the instance by onboard.)
 - **Single sign-on is off** when a setup script is set on someone's behalf. The files say so
   (`enable_sso: false`, `enableSSO: false`) rather than ask for a value Azure overrides. The
   member turns SSO on after the first start: the studio's compute details page, or
   `MLClient.compute.enable_sso(name=...)` in azure-ai-ml.
 - **Root access is {root}** (`enable_root_access: {root_value}`). {root_why}
-- Only the member (and workspace owners) can use the instance's Jupyter, terminal and VS Code;
-  the member needs start/stop/restart rights on computes in the workspace.
+- Only the member can use the instance's Jupyter, JupyterLab and terminal (not you, its
+  creator); the member needs the start, stop and restart actions on the workspace's computes.
 """
 
 _ROOT_OFF = ("The member cannot `sudo`: what the setup script installed as root (onboard, "
