@@ -287,6 +287,32 @@ def _config(p: argparse.ArgumentParser) -> None:
                    help="it will be used with --offline: every provider it selects needs full keys")
 
 
+def _rollout(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("rollout options (docs/rollout.md)")
+    g.add_argument("--roster", type=Path, metavar="FILE", default=S,
+                   help="CSV: instance,user_object_id,user_tenant_id[,size][,passphrase_keyvault]")
+    g.add_argument("--script", type=Path, metavar="PATH", default=S,
+                   help="the creation script: a file under the share's mount (--cloudfiles-root)")
+    g.add_argument("--startup-script", type=Path, metavar="PATH", default=S,
+                   help="a script run at every start (gets each row's --passphrase-keyvault)")
+    g.add_argument("--size", metavar="SIZE", default=S, help="VM size of rows without one (default Standard_DS3_v2)")
+    g.add_argument("--out", type=Path, metavar="DIR", default=S, help="where to write the files (default ./rollout)")
+    g.add_argument("--cloudfiles-root", type=Path, metavar="DIR", default=S,
+                   help="the share's mount here (default ~/cloudfiles/code)")
+    g.add_argument("--team-file", type=Path, metavar="PATH", default=S,
+                   help="team file under the mount: passed as --team-file with its --team-file-sha256")
+    g.add_argument("--wheelhouse", type=Path, metavar="DIR", default=S,
+                   help="wheelhouse under the mount: --source wheelhouse:DIR with its --requirements-sha256")
+    g.add_argument("--script-arg", dest="script_args", action="append", metavar="ARG", default=S,
+                   help="one more argument for the creation script (repeatable)")
+    g.add_argument("--startup-arg", dest="startup_args", action="append", metavar="ARG", default=S,
+                   help="one more argument for the startup script (repeatable)")
+    g.add_argument("--timeout-minutes", type=int, metavar="N", default=S,
+                   help="each script's time limit (default 15, Azure ML's own)")
+    g.add_argument("--enable-root-access", action="store_true", default=S,
+                   help="let members sudo on their instance (default: off, see the README written)")
+
+
 def _nothing(p: argparse.ArgumentParser) -> None:
     pass
 
@@ -304,6 +330,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "unlock": ("add the key to your persistent ssh-agent: git works without a terminal (day two)", _unlock),
     "lock": ("remove the key from your persistent ssh-agent", _lock),
     "config": ("check a team file without running anything", _config),
+    "rollout": ("write compute-instance YAML and an ARM template for a team's roster", _rollout),
 }
 
 
@@ -524,6 +551,10 @@ def dispatch(command: str, settings: Settings, secrets: Secrets, console: Consol
         from onboarding.commands import demo
 
         return demo.run(settings, console)
+    if command == "rollout":
+        from onboarding.commands import rollout
+
+        return rollout.run(settings, console)
     raise UsageError(f"unknown command {command!r}")
 
 
