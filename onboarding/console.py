@@ -76,10 +76,12 @@ class Console:
         return f"\033[{codes}m{text}\033[0m"
 
     # -- human text -------------------------------------------------------------------
-    def out(self, text: str = "") -> None:
-        """A result line for stdout (suppressed under --json, where stdout is the JSON)."""
+    def out(self, text: str = "", *, mark: tuple[str, str] | None = None) -> None:
+        """A result line for stdout (suppressed under --json, where stdout is the JSON). `mark`:
+        (word, colour) printed styled before it: onboard's own styling is not escaped, the text is."""
         if not self.json_mode:
-            print(inert(text), file=self.stdout, flush=True)
+            lead = self.style(mark[0], mark[1]) + " " if mark else ""
+            print(lead + inert(text), file=self.stdout, flush=True)
 
     def step(self, text: str) -> None:
         """What the tool is doing now (stderr, so stdout stays parseable)."""
