@@ -24,10 +24,26 @@ GLOBAL_WITH_VALUE = ("--config", "--user")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's errors become a UsageError, so --json still prints exactly one document."""
+    """argparse's errors become a UsageError, so --json still prints exactly one document; with
+    --json, --help and --version are answered as one document too (`answers` collects them)."""
+
+    answers: list[dict[str, str]] | None = None  # set by main() when --json was asked for
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, hint=f"see `{self.prog} --help`")
+
+    def print_help(self, file: Any = None) -> None:
+        if _Parser.answers is None:
+            return super().print_help(file)
+        _Parser.answers.append({"help": self.format_help()})
+        return None
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if _Parser.answers is None:
+            return super()._print_message(message, file)
+        if message:  # argparse's version action prints through here
+            _Parser.answers.append({"version": message.strip()})
+        return None
 
 def _providers_list(text: str) -> list[str]:
     return [p for p in text.replace(",", " ").split() if p]
@@ -425,8 +441,13 @@ def main(argv: Sequence[str] | None = None, handoff: Mapping[str, Any] | None = 
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         command, args = command_of(args)
+        _Parser.answers = [] if console.json_mode else None
         try:
             ns = build_parser(command or None).parse_args(args)
+        except SystemExit as exc:  # --help or --version, answered: with --json as one document
+            if _Parser.answers:
+                console.emit(_Parser.answers[0])
+            return int(exc.code or 0)
         except UsageError as exc:  # unknown options are reported by the top parser: name the command's help
             if command and exc.hint == "see `onboard --help`":
                 exc.hint = f"see `onboard {command} --help`"

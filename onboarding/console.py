@@ -135,6 +135,10 @@ class Console:
         self.stdout.write("\n")
         self.stdout.flush()
 
+    def emit(self, data: Mapping[str, Any]) -> None:
+        """One JSON document that is not a command's result (--json --help, --json --version)."""
+        self._dump(data)
+
     def render(self, result: Result) -> int:
         """A command's outcome: with --json its document (exactly one per run); the text was printed."""
         if self.json_mode:
@@ -145,7 +149,7 @@ class Console:
         """Any failure: the error on stderr, and with --json the envelope on stdout."""
         self.error(message, hint)
         if self.json_mode:
-            self._dump({"ok": False, "error": {"message": message, "hint": hint, "exit_code": exit_code},
+            self._dump({"ok": False, "error": {"message": message, "hint": hint or None, "exit_code": exit_code},
                         "result": dict(result or {})})
         return exit_code
 
