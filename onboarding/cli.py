@@ -269,7 +269,7 @@ def _keys(p: argparse.ArgumentParser) -> None:
         a = ksub.add_parser(action, help=help_text, description=help_text)
         _global(a)
         a.add_argument("upload", nargs="*", metavar="PROVIDER", default=None,
-                       help="providers with a key API (default: upload all built in; others: those with a token)")
+                       help="providers with a key API (default: every provider that has a token)")
         if action != "rotate":  # rotate takes every key option (the new key's type, passphrase ...)
             a.add_argument("--key-file", type=Path, metavar="PATH", default=S,
                            help="private key path; its .pub is the key (default ~/.ssh/id_rsa or id_ed25519)")

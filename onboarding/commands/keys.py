@@ -72,7 +72,8 @@ def prune_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result:
     doomed = lifecycle.prunable(_listed(r), settings.older_than)
     console.info(f"{len(doomed)} key(s) registered by onboard for other instances, at least "
                  f"{settings.older_than} days old" + (":" if doomed else ""))
-    console.table(_rows(doomed) if doomed else [], to_stderr=True)
+    # --dry-run asks for the list itself: it is the result, on stdout; otherwise it is progress
+    console.table(_rows(doomed) if doomed else [], to_stderr=not settings.dry_run)
     if not doomed or settings.dry_run or not _confirmed(r, len(doomed)):
         return Result({"removed": [], "would_remove": [k.as_json() for k in doomed]})
     names = list(dict.fromkeys(k.provider for k in doomed))
