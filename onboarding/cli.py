@@ -24,10 +24,26 @@ GLOBAL_WITH_VALUE = ("--config", "--user")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's errors become a UsageError, so --json still prints exactly one document."""
+    """argparse's errors become a UsageError, so --json still prints exactly one document; with
+    --json, --help and --version are answered as one document too (`answers` collects them)."""
+
+    answers: list[dict[str, str]] | None = None  # set by main() when --json was asked for
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, hint=f"see `{self.prog} --help`")
+
+    def print_help(self, file: Any = None) -> None:
+        if _Parser.answers is None:
+            return super().print_help(file)
+        _Parser.answers.append({"help": self.format_help()})
+        return None
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if _Parser.answers is None:
+            return super()._print_message(message, file)
+        if message:  # argparse's version action prints through here
+            _Parser.answers.append({"version": message.strip()})
+        return None
 
 def _providers_list(text: str) -> list[str]:
     return [p for p in text.replace(",", " ").split() if p]
@@ -253,7 +269,7 @@ def _keys(p: argparse.ArgumentParser) -> None:
         a = ksub.add_parser(action, help=help_text, description=help_text)
         _global(a)
         a.add_argument("upload", nargs="*", metavar="PROVIDER", default=None,
-                       help="providers with a key API (default: upload all built in; others: those with a token)")
+                       help="providers with a key API (default: every provider that has a token)")
         if action != "rotate":  # rotate takes every key option (the new key's type, passphrase ...)
             a.add_argument("--key-file", type=Path, metavar="PATH", default=S,
                            help="private key path; its .pub is the key (default ~/.ssh/id_rsa or id_ed25519)")
@@ -287,6 +303,32 @@ def _config(p: argparse.ArgumentParser) -> None:
                    help="it will be used with --offline: every provider it selects needs full keys")
 
 
+def _rollout(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("rollout options (docs/rollout.md)")
+    g.add_argument("--roster", type=Path, metavar="FILE", default=S,
+                   help="CSV: instance,user_object_id,user_tenant_id[,size][,passphrase_keyvault]")
+    g.add_argument("--script", type=Path, metavar="PATH", default=S,
+                   help="the creation script: a file under the share's mount (--cloudfiles-root)")
+    g.add_argument("--startup-script", type=Path, metavar="PATH", default=S,
+                   help="a script run at every start (gets each row's --passphrase-keyvault)")
+    g.add_argument("--size", metavar="SIZE", default=S, help="VM size of rows without one (default Standard_DS3_v2)")
+    g.add_argument("--out", type=Path, metavar="DIR", default=S, help="where to write the files (default ./rollout)")
+    g.add_argument("--cloudfiles-root", type=Path, metavar="DIR", default=S,
+                   help="the share's mount here (default ~/cloudfiles/code)")
+    g.add_argument("--team-file", type=Path, metavar="PATH", default=S,
+                   help="team file under the mount: passed as --team-file with its --team-file-sha256")
+    g.add_argument("--wheelhouse", type=Path, metavar="DIR", default=S,
+                   help="wheelhouse under the mount: --source wheelhouse:DIR with its --requirements-sha256")
+    g.add_argument("--script-arg", dest="script_args", action="append", metavar="ARG", default=S,
+                   help="one more argument for the creation script (repeatable)")
+    g.add_argument("--startup-arg", dest="startup_args", action="append", metavar="ARG", default=S,
+                   help="one more argument for the startup script (repeatable)")
+    g.add_argument("--timeout-minutes", type=int, metavar="N", default=S,
+                   help="each script's time limit (default 15, Azure ML's own)")
+    g.add_argument("--enable-root-access", action="store_true", default=S,
+                   help="let members sudo on their instance (default: off, see the README written)")
+
+
 def _nothing(p: argparse.ArgumentParser) -> None:
     pass
 
@@ -304,6 +346,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "unlock": ("add the key to your persistent ssh-agent: git works without a terminal (day two)", _unlock),
     "lock": ("remove the key from your persistent ssh-agent", _lock),
     "config": ("check a team file without running anything", _config),
+    "rollout": ("write compute-instance YAML and an ARM template for a team's roster", _rollout),
 }
 
 
@@ -398,8 +441,13 @@ def main(argv: Sequence[str] | None = None, handoff: Mapping[str, Any] | None = 
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         command, args = command_of(args)
+        _Parser.answers = [] if console.json_mode else None
         try:
             ns = build_parser(command or None).parse_args(args)
+        except SystemExit as exc:  # --help or --version, answered: with --json as one document
+            if _Parser.answers:
+                console.emit(_Parser.answers[0])
+            return int(exc.code or 0)
         except UsageError as exc:  # unknown options are reported by the top parser: name the command's help
             if command and exc.hint == "see `onboard --help`":
                 exc.hint = f"see `onboard {command} --help`"
@@ -524,6 +572,10 @@ def dispatch(command: str, settings: Settings, secrets: Secrets, console: Consol
         from onboarding.commands import demo
 
         return demo.run(settings, console)
+    if command == "rollout":
+        from onboarding.commands import rollout
+
+        return rollout.run(settings, console)
     raise UsageError(f"unknown command {command!r}")
 
 

@@ -76,10 +76,12 @@ class Console:
         return f"\033[{codes}m{text}\033[0m"
 
     # -- human text -------------------------------------------------------------------
-    def out(self, text: str = "") -> None:
-        """A result line for stdout (suppressed under --json, where stdout is the JSON)."""
+    def out(self, text: str = "", *, mark: tuple[str, str] | None = None) -> None:
+        """A result line for stdout (suppressed under --json, where stdout is the JSON). `mark`:
+        (word, colour) printed styled before it: onboard's own styling is not escaped, the text is."""
         if not self.json_mode:
-            print(inert(text), file=self.stdout, flush=True)
+            lead = self.style(mark[0], mark[1]) + " " if mark else ""
+            print(lead + inert(text), file=self.stdout, flush=True)
 
     def step(self, text: str) -> None:
         """What the tool is doing now (stderr, so stdout stays parseable)."""
@@ -133,6 +135,10 @@ class Console:
         self.stdout.write("\n")
         self.stdout.flush()
 
+    def emit(self, data: Mapping[str, Any]) -> None:
+        """One JSON document that is not a command's result (--json --help, --json --version)."""
+        self._dump(data)
+
     def render(self, result: Result) -> int:
         """A command's outcome: with --json its document (exactly one per run); the text was printed."""
         if self.json_mode:
@@ -143,7 +149,7 @@ class Console:
         """Any failure: the error on stderr, and with --json the envelope on stdout."""
         self.error(message, hint)
         if self.json_mode:
-            self._dump({"ok": False, "error": {"message": message, "hint": hint, "exit_code": exit_code},
+            self._dump({"ok": False, "error": {"message": message, "hint": hint or None, "exit_code": exit_code},
                         "result": dict(result or {})})
         return exit_code
 

@@ -138,8 +138,25 @@ def remove_old(sites: Sequence[Site]) -> None:
             s.error = exc.message
     left = [s for s in sites if s.old is not None and not s.removed]
     if left:
-        steps = "; ".join(f"{s.provider}: delete the old key '{s.old.title}' (id {s.old.id})"
-                          + (f" at {s.add_key_url}" if s.add_key_url else "") + f" [{s.error}]"
+        # What the provider's own page shows: the title and the fingerprint (not the API's id), and
+        # that page is the list of keys, not the form for adding one.
+        steps = "; ".join(f"{s.provider}: delete the old key '{s.old.title}' ({_fingerprint(s.old.key)})"
+                          + (f" at {keys_page(s.add_key_url)}" if s.add_key_url else "") + f" [{s.error}]"
                           for s in left if s.old is not None)
         raise PartialRemovalError(f"the new key works everywhere, but the old key is still registered: {steps}",
                                   hint="run `onboard keys prune` or delete it on the provider's page")
+
+
+def keys_page(add_key_url: str) -> str:
+    """The provider's list of keys, from where it adds one (GitHub's form is settings/ssh/new, its list
+    settings/keys; the others add on their list page)."""
+    if add_key_url.endswith("/settings/ssh/new"):
+        return add_key_url.removesuffix("/ssh/new") + "/keys"
+    return add_key_url.removesuffix("/new")
+
+
+def _fingerprint(public: str) -> str:
+    try:
+        return keys.fingerprint_of_line(public)
+    except ValueError:
+        return "fingerprint unknown"

@@ -91,6 +91,18 @@ class Settings(NamedTuple):
     dry_run: bool = False
     confirm_delete: bool = False
     skip: tuple[str, ...] = ()  # providers rotate may leave the old key on (no API or no token)
+    # rollout (docs/rollout.md): a team's compute instances from a roster, nothing applied
+    roster: Path | None = None
+    script: Path | None = None
+    startup_script: Path | None = None
+    size: str = "Standard_DS3_v2"  # the compute instance YAML's own default size
+    out: Path | None = None
+    team_file: Path | None = None
+    wheelhouse: Path | None = None
+    script_args: tuple[str, ...] = ()
+    startup_args: tuple[str, ...] = ()
+    timeout_minutes: int = 15  # Azure ML's default setup-script timeout
+    enable_root_access: bool = False
     # pinned providers from the team file's [providers.*] tables (raw, validated later)
     team_providers: Mapping[str, Any] = MappingProxyType({})
     # input files root read for the user side of --user (privilege.py), by absolute path
@@ -106,10 +118,14 @@ class Settings(NamedTuple):
 # A team file never holds a passphrase or a reference to one: one team-wide passphrase defeats its purpose.
 # Deleting keys (confirm_delete) is a decision of the person running it.
 _NOT_IN_FILE = {"config", "json", "passphrase_stdin", "passphrase_file", "passphrase_env", "passphrase_keyvault",
-                "path", "team_providers", "user", "inputs", "confirm_delete", "problems", "origins"}
+                "path", "team_providers", "user", "inputs", "confirm_delete", "problems", "origins",
+                # rollout is an admin's one-off run over a roster, not a member's team setting
+                "roster", "script", "startup_script", "size", "out", "team_file", "wheelhouse", "script_args",
+                "startup_args", "timeout_minutes", "enable_root_access"}
 # Options that are not read from ONBOARD_*: ONBOARD_CONFIG is allowed, the rest are not.
 _NOT_IN_ENV = {"passphrase_stdin", "team_providers", "path", "inputs", "problems", "origins"}
-_LIST_OPTIONS = {"providers", "repos", "upload", "token_keyvault", "token_files", "skip"}
+_LIST_OPTIONS = {"providers", "repos", "upload", "token_keyvault", "token_files", "skip", "script_args",
+                 "startup_args"}
 
 
 def _field_types() -> dict[str, str]:
@@ -348,7 +364,9 @@ def _value_checks(s: Settings) -> list[Callable[[], object]]:
 
 
 _PATH_OPTIONS = ("key_file", "known_hosts", "providers_file", "passphrase_file", "token_file", "dest", "local_root",
-                 "cloudfiles_root", "config")
+                 "cloudfiles_root", "config",
+                 # rollout: a roster's name lands in a YAML comment line, a script's in the files
+                 "roster", "script", "startup_script", "out", "team_file", "wheelhouse")
 
 
 def _token_ref(item: str) -> None:

@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,11 +24,44 @@ _SCRUB = {"CI_NAME", "CI_LOCAL_UBUNTU_USER", "NO_COLOR", "GH_TOKEN", "GITHUB_TOK
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """@pytest.mark.sshd: skip without sshd, except where it is required (CI), where that fails."""
+    """@pytest.mark.sshd: skip without sshd; @pytest.mark.root: skip when another account cannot run
+    this Python and this checkout. Where they are required (CI), such a skip is a failure."""
     if item.get_closest_marker("sshd") and SSHD is None:
         if os.environ.get("ONBOARD_REQUIRE_SSHD") == "1":
             pytest.fail("sshd is required (ONBOARD_REQUIRE_SSHD=1) but not installed")
         pytest.skip("OpenSSH sshd is not installed (apt-get install openssh-server)")
+    plays_an_account = item.get_closest_marker("root") or "other_user" in getattr(item, "fixturenames", ())
+    if plays_an_account and os.geteuid() == 0:
+        problem = _account_cannot_run()
+        if problem:
+            if os.environ.get("ONBOARD_REQUIRE_ACCOUNTS") == "1":
+                pytest.fail(f"tests that play a real account are required (ONBOARD_REQUIRE_ACCOUNTS=1): {problem}")
+            pytest.skip(problem)
+
+
+_ACCOUNT_CHECK: list[str] = []
+
+
+def _account_cannot_run() -> str:
+    """Why an unprivileged account cannot run onboard from this checkout with this Python ("" if it can).
+
+    Those tests run the account's side with this interpreter (sys.executable) and this checkout: a
+    Python under /root (pyenv's, mode 0700) or a checkout there is out of its reach, and every such
+    test would fail with "unexpected ModuleNotFoundError". scripts/test chooses /usr/bin/python3 and
+    a readable copy of the checkout in that case (README.md)."""
+    if not _ACCOUNT_CHECK:
+        repo = str(Path(__file__).resolve().parent.parent)
+        code = f"import sys; sys.path.insert(0, {repo!r}); import onboarding.cli, paramiko, cryptography"
+        try:
+            done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                                   "-I", "-c", code], capture_output=True, text=True, timeout=60, cwd="/")
+            err = done.stderr.strip().splitlines()[-1:] if done.returncode else []
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            err = [str(exc)]
+        _ACCOUNT_CHECK.append(f"another account cannot run {sys.executable} with the checkout {repo} "
+                              f"({err[0] if err else 'no reason given'}); run the tests with scripts/test, which "
+                              "picks a Python and a place every account can read" if err else "")
+    return _ACCOUNT_CHECK[0]
 
 
 def _snapshot(directory: Path) -> dict[str, tuple[int, int, int]] | None:

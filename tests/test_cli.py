@@ -144,3 +144,28 @@ def test_doctor_help_states_doctors_own_default_providers() -> None:
     done = onboard("doctor", "--help", env={"COLUMNS": "200"})
     assert "default: the team file's providers, else those already in known_hosts" in done.stdout
     assert "setup: those of the --repo URLs" not in done.stdout
+
+
+def test_json_version_and_help_are_one_document_each() -> None:
+    import json as _json
+
+    from helpers.run import onboard as _onboard
+
+    version = _onboard("--json", "--version")
+    assert version.returncode == 0 and _json.loads(version.stdout) == {"version": f"onboard {__import__('onboarding').__version__}"}
+    helped = _onboard("--json", "doctor", "--help")
+    assert helped.returncode == 0
+    assert _json.loads(helped.stdout)["help"].startswith("usage: onboard doctor")
+    plain = _onboard("doctor", "--help")
+    assert plain.stdout.startswith("usage: onboard doctor")
+
+
+def test_an_empty_hint_is_null_in_json() -> None:
+    import io
+    import json as _json
+
+    from onboarding.console import Console
+
+    out = io.StringIO()
+    Console(stdout=out, stderr=io.StringIO(), json_mode=True).fail("bad", "", 2)
+    assert _json.loads(out.getvalue())["error"]["hint"] is None

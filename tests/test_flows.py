@@ -50,6 +50,13 @@ def checkout_venv(directory: Path) -> Path:
     return directory
 
 
+def sha256(path: Path) -> str:
+    """The pin an admin gives the setup script for a file (docs/setup-scripts.md)."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def root_file(path: Path, text: str) -> Path:
     path.write_text(text)
     path.chmod(0o644)
@@ -110,7 +117,7 @@ def test_flow_b_team_script_then_the_members_first_run(
                      f'repos = ["{sshd.url(bare_repo)}"]\n\n{sshd.providers_toml()}')
     system_dir = shared_dir / "etc" / "onboard"
     result = script("--venv", str(venv), "--user", other_user.pw_name, "--team-file", str(team),
-                    "--system-dir", str(system_dir))
+                    "--team-file-sha256", sha256(team), "--system-dir", str(system_dir))
     assert result.returncode == 0, result.stdout + result.stderr
     installed = system_dir / "team.toml"
     last = result.stdout.strip().splitlines()[-1]
@@ -191,7 +198,8 @@ def test_dns_failure_fails_the_setup_script(other_user: pwd.struct_passwd, share
     team = root_file(tmp_path / "team.toml", '[setup]\nproviders = ["nowhere"]\n'
                      'repos = ["git@nonexistent.invalid:org/app.git"]\n\n' + nowhere_pins(tmp_path))
     args = ["--venv", str(venv), "--user", other_user.pw_name, "--team-file", str(team),
-            "--system-dir", str(shared_dir / "etc" / "onboard"), "--", "--no-passphrase"]
+            "--team-file-sha256", sha256(team), "--system-dir", str(shared_dir / "etc" / "onboard"),
+            "--", "--no-passphrase"]
     result = script(*args, netns=True)
     assert result.returncode == 4, result.stdout + result.stderr
     assert "network error or timeout (exit 4)" in result.stdout

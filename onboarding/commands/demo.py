@@ -126,4 +126,6 @@ def _run_demo(settings: Settings, console: Console, base: Path, home: Path) -> R
     props = hooks.git_info
     console.ok(f"demo finished: key {'with' if summary.key and summary.key.encrypted else 'WITHOUT'} passphrase, "
                f"{summary.known_hosts_added} pinned host key(s), 1 clone; the throwaway home is removed now")
+    console.para("next: run `onboard` (the wizard) to do the same for real in your own home: your key, the "
+                 "providers' real host keys, your repositories. `onboard --help` lists every command.")
     return Result({**summary.as_json(), "git_info": props})

@@ -57,12 +57,12 @@ def run(settings: Settings, secrets: Secrets, console: Console) -> Result:
                                      passphrase_hint=f"pass {PASSPHRASE_FLAGS.rsplit(', or', 1)[0]}")
     for c in checks:
         mark, colour = MARK[c.status]
-        console.out(f"{console.style(mark, colour)} {c.name:24} {c.detail}")
+        console.out(f"{c.name:24} {c.detail}", mark=(mark, colour))
         if c.fix and c.status != "pass":
             console.out(f"   {'':24} fix: {c.fix}")
     failed = [c for c in checks if c.status == "fail"]
     data = {"ok": not failed, "checks": [asdict(c) for c in checks]}
     if failed:
-        raise DoctorFailed(f"{len(failed)} of {len(checks)} checks failed", hint="apply the fixes shown above",
-                           result=data)
+        hint = "each failed check in result.checks has its fix" if console.json_mode else "apply the fixes shown above"
+        raise DoctorFailed(f"{len(failed)} of {len(checks)} checks failed", hint=hint, result=data)
     return Result(data)

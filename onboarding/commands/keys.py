@@ -96,7 +96,8 @@ def prune_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result:
     doomed = lifecycle.prunable(_listed(r), settings.older_than)
     console.info(f"{len(doomed)} key(s) registered by onboard for other instances, at least "
                  f"{settings.older_than} days old" + (":" if doomed else ""))
-    console.table(_rows(doomed) if doomed else [], to_stderr=True)
+    # --dry-run asks for the list itself: it is the result, on stdout; otherwise it is progress
+    console.table(_rows(doomed) if doomed else [], to_stderr=not settings.dry_run)
     if not doomed or settings.dry_run or not _confirmed(r, len(doomed)):
         return Result({"removed": [], "would_remove": [k.as_json() for k in doomed]})
     names = list(dict.fromkeys(k.provider for k in doomed))
@@ -139,7 +140,8 @@ def rotate_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
     secret = secrets.passphrase
     if secret is None and not settings.no_passphrase:
         secret = r.prompter.new_passphrase(flags=PASSPHRASE_FLAGS)
-    comment = settings.email or default_comment(r.target)
+    # The new key says what the old one said (its email), unless --email gives another.
+    comment = settings.email or " ".join(old_line.split()[2:]) or default_comment(r.target)
     new_path = rotate.staging(path)
     console.step(f"Creating the new key beside the old one ({new_path})")
     created = rotate.create_new(keys.KeyRequest(new_path, settings.key_type, settings.bits, comment, secret,
@@ -179,7 +181,7 @@ def _register_and_verify(r: Run, sites: list[rotate.Site], old_line: str, create
     try:
         console = r.console
         console.step("Registering the new key where the old one is")
-        taking = rotate.register(sites, old_line, created.public_line, title(r))
+        taking = rotate.register(sites, old_line, created.public_line, title(r, rotated=True))
         if not taking:
             raise UsageError("the old key is registered on none of " + ", ".join(s.provider for s in sites),
                              hint="nothing to rotate there; `onboard keys list` shows what each account has")

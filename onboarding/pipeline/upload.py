@@ -15,11 +15,13 @@ from onboarding.instance import detect_compute_instance
 from onboarding.pipeline.context import Run
 
 
-def title(r: Run) -> str:
-    """Tells keys apart in the provider's list: onboard: user@host (instance) date."""
+def title(r: Run, *, rotated: bool = False) -> str:
+    """Tells keys apart in the provider's list: onboard: user@host (instance) date; a rotation's key
+    also carries the time, so two rotations on one day give two titles."""
     ci = detect_compute_instance(r.target.home)
     where = f" ({ci.name})" if ci else ""
-    return f"{api.TITLE_PREFIX} {r.target.name}@{socket.gethostname()}{where} {time.strftime('%Y-%m-%d')}"
+    when = time.strftime("%Y-%m-%d" + (" rotated %H:%M:%S" if rotated else ""))
+    return f"{api.TITLE_PREFIX} {r.target.name}@{socket.gethostname()}{where} {when}"
 
 
 def _overrides(r: Run) -> dict[str, str]:

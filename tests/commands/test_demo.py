@@ -20,6 +20,7 @@ def test_demo_runs_offline_with_no_terminal_and_cleans_up(home: Path, tmp_path: 
     assert data["git_info"]["mlflow.source.git.branch"] == "main"
     assert data["git_info"]["azureml.git.dirty"] == "False"
     assert "1 key(s) match the pins" in r.stderr
+    assert r.stderr.rstrip().splitlines()[-1].startswith("next: run `onboard`")  # where to go from here
     # the git-info step comes before the summary, and nothing is "left" in a home about to go
     assert r.stderr.index("4/4") < r.stderr.index("Summary") and "What is left" not in r.stderr
     assert list(scratch.iterdir()) == []  # the throwaway home, the agent's folder: all gone

@@ -118,3 +118,35 @@ def test_doctor_takes_no_option_that_would_change_a_key(home: Path) -> None:
         assert done.returncode == 2 and "unrecognized arguments" in done.stderr, option
         assert "onboard doctor --help" in done.stderr
     assert "--force" not in onboard("doctor", "--help").stdout
+
+
+def test_doctor_on_a_terminal_shows_colours_and_escapes_only_foreign_text(home: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    child = pexpect.spawn(sys.executable, ["-m", "onboarding", "doctor"], env={**env, "TERM": "xterm"},
+                          dimensions=(24, 80), encoding="utf-8", timeout=60)
+    child.expect(pexpect.EOF)
+    text = child.before
+    assert "\x1b[32mok\x1b[0m git" in text  # onboard's own styling reaches the terminal as styling
+    assert "\\x1b[" not in text  # ... and is never shown as text
+
+
+def test_styled_mark_is_kept_while_the_text_after_it_is_made_inert() -> None:
+    import io
+
+    from onboarding.console import Console
+
+    out = io.StringIO()
+    Console(stdout=out, color=True).out("branch \x1b]0;pwned\x07", mark=("ok", "green"))
+    assert out.getvalue() == "\x1b[32mok\x1b[0m branch \\x1b]0;pwned\\x07\n"
+
+
+def test_doctor_json_hint_does_not_point_above(home: Path) -> None:
+    ran = onboard("doctor", "--json")
+    doc = json.loads(ran.stdout)
+    assert ran.returncode != 0  # an empty home: no key
+    assert doc["error"]["hint"] == "each failed check in result.checks has its fix"
+    assert all("fix" in c for c in doc["result"]["checks"])

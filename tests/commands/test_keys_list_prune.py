@@ -55,6 +55,9 @@ def test_prune_dry_run_lists_and_removes_nothing(apis: FakeApis, key: str) -> No
     assert r.returncode == 0, r.output
     assert [k["title"] for k in json.loads(r.stdout)["would_remove"]] == ["onboard: me@deleted-ci (ci-old) 2024-01-01"]
     assert len(apis.keys["github"]) == 4 and apis.deletes == 0
+    human = keys(apis, "prune", "github", "--older-than", "30", "--dry-run")
+    assert "onboard: me@deleted-ci (ci-old) 2024-01-01" in human.stdout  # the list is the result: stdout
+    assert "me@deleted-ci" not in human.stderr
 
 
 def test_unattended_prune_deletes_only_with_confirm_delete(apis: FakeApis, key: str) -> None:

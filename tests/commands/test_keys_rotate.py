@@ -7,6 +7,7 @@ so logging in with a key proves it is registered. A failure is injected at each 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -60,6 +61,9 @@ def test_rotate_replaces_the_key_after_proving_the_new_one(apis: FakeApis, sshd:
     assert new.split()[1] != old.split()[1]
     assert [k["key"] for k in apis.keys["github"]] == [" ".join(new.split()[:2])]
     assert apis.titles("github")[0].startswith("onboard: ")
+    # the time of day too: a second rotation on the same day gets a title of its own
+    assert re.search(r" \d{4}-\d\d-\d\d rotated \d\d:\d\d:\d\d$", apis.titles("github")[0])
+    assert new.split()[2:] == old.split()[2:] != []  # the old key's comment (its email) is kept
     [backup] = backups(home)
     assert Path(str(backup) + ".pub").read_text() == old
     assert not logs_in(sshd, backup)  # the old key no longer opens anything
@@ -93,7 +97,8 @@ def test_a_failed_removal_is_exit_7_naming_the_step_left(apis: FakeApis, sshd: S
     apis.fail["github:delete"] = 500
     r = rotate(pins, "--no-passphrase")
     assert r.returncode == 7, r.output
-    assert "local: delete the old key 'onboard: me@old-box 2024-01-01'" in r.stderr
+    old_fp = subprocess.run(["ssh-keygen", "-lf", "/dev/stdin"], input=old, capture_output=True, text=True).stdout.split()[1]
+    assert f"local: delete the old key 'onboard: me@old-box 2024-01-01' ({old_fp})" in r.stderr  # as the page shows it
     assert logs_in(sshd, home / ".ssh" / "id_ed25519")  # the new key, in place and working
     [backup] = backups(home)
     assert Path(str(backup) + ".pub").read_text() == old and logs_in(sshd, backup)  # still registered
@@ -143,3 +148,14 @@ def test_interrupted_rotate_leaves_a_working_key(apis: FakeApis, sshd: Sshd, hom
     assert not list((home / ".ssh").glob("*.rotate-new*"))
     if step == "add":  # before the swap: the old pair is untouched
         assert (home / ".ssh" / "id_ed25519.pub").read_text() == old and backups(home) == []
+
+
+@pytest.mark.parametrize(("add", "listed"), [
+    ("https://github.com/settings/ssh/new", "https://github.com/settings/keys"),
+    ("https://gitlab.com/-/user_settings/ssh_keys", "https://gitlab.com/-/user_settings/ssh_keys"),
+    ("https://codeberg.org/user/settings/keys", "https://codeberg.org/user/settings/keys"),
+])
+def test_the_step_left_links_to_the_list_of_keys(add: str, listed: str) -> None:
+    from onboarding.rotate import keys_page
+
+    assert keys_page(add) == listed
