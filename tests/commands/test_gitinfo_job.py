@@ -196,3 +196,18 @@ def test_plain_git_info_json_keeps_the_exact_properties(tmp_path: Path) -> None:
     git("remote", "set-url", "origin", "https://user:ghp_exactValue@github.com/org/app", cwd=repo)
     props = _recorded(repo)
     assert props["mlflow.source.git.repoURL"] == "https://user:ghp_exactValue@github.com/org/app"
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("[" * 100_000 + "]" * 100_000, "--job: not JSON"),
+    (json.dumps({"run": {"data": {"tags": [{"key": ["azureml.git.commit"], "value": "abc"}]}}}),
+     "carries no Git properties"),
+])
+def test_a_hostile_job_file_is_exit_2_not_a_crash(tmp_path: Path, text: str, said: str) -> None:
+    """Nested past the parser's depth (RecursionError), a tag whose key is a list (unhashable): exit 1
+    with a traceback before (issue 22)."""
+    job = tmp_path / "job.json"
+    job.write_text(text)
+    r = onboard("git-info", str(tmp_path), "--job", str(job), "--json")
+    assert r.returncode == 2, r.output
+    assert said in json.loads(r.stdout)["error"]["message"]
