@@ -341,13 +341,14 @@ def with_providers_file(settings: Any) -> Any:
     path = settings.providers_file
     if path is None or os.path.abspath(path.expanduser()) in settings.inputs:
         return settings
-    from onboarding.settings import read_input
-
     key = os.path.abspath(path.expanduser())
     try:
-        data = read_input(path.expanduser(), None, "--providers-file")
-    except UsageError:
-        return settings  # the catalogue says so, when a command needs it
+        # One byte past the limit: tomlfile refuses what is too big instead of parsing a truncated file.
+        with open(key, "rb") as fh:
+            data = fh.read(INPUT_LIMIT + 1)
+    except OSError as exc:
+        # Refused now: a file unreadable at this check and readable later would escape it.
+        raise UsageError(f"cannot read --providers-file {path}: {exc.strerror or exc}") from None
     return settings._replace(inputs={**settings.inputs, key: data})
 
 

@@ -197,3 +197,16 @@ def test_the_precheck_names_every_problem_under_user(user: Account, vault: Path)
         assert named in r.stderr, r.output
     assert r.stderr.count("ONBOARD_TEST_UNSET_VAR: that variable is not set") == 1, r.output
     assert not (user.home / ".ssh" / "id_rsa").exists()
+
+
+def test_a_members_providers_file_unreadable_at_the_check_is_refused(user: Account, vault: Path,
+                                                                     members_server: Recorder) -> None:
+    """Skipped when unreadable, it could be made readable (with an api_url) before the catalogue reads it."""
+    pins = members_file(user, "pins.toml", f'[providers.mine]\nhosts = ["git.mine.invalid"]\nkeys = ["{PIN}"]\n'
+                                           f'api = "github"\napi_url = "{members_server.github}"\n')
+    as_user(user, f"chmod 000 {pins}")
+    r = onboard_as_root(user, "keys", "list", "mine", "--providers-file", str(pins), "--timeout", "5",
+                        env={**_no_system_file(vault), "ONBOARD_MINE_TOKEN": TOKEN})
+    assert r.returncode == 2, r.output
+    assert "cannot read --providers-file" in r.output, r.output
+    assert members_server.bodies == []
