@@ -210,3 +210,22 @@ def test_a_members_providers_file_unreadable_at_the_check_is_refused(user: Accou
     assert r.returncode == 2, r.output
     assert "cannot read --providers-file" in r.output, r.output
     assert members_server.bodies == []
+
+
+def test_members_config_cannot_send_roots_key_vault_token_either(user: Account, vault: Path,
+                                                                members_server: Recorder) -> None:
+    """The same attack with the token read from Key Vault by root (--token-keyvault)."""
+    pytest.importorskip("azure.keyvault.secrets", reason="the extra is not installed: pip install '.[azure]'")
+    from helpers import fake_azure
+
+    team = members_file(user, "team.toml", f'[setup]\ngithub_api = "{members_server.github}"\n')
+    kv = fake_azure.FakeAzure(secrets={"github-token": TOKEN})
+    (vault / "azure").mkdir()
+    with fake_azure.running(vault / "azure", kv) as azure:
+        r = onboard_as_root(user, "keys", "list", "github", "--config", str(team), "--timeout", "5",
+                            "--token-keyvault", "github=https://kv-root.vault.azure.net/secrets/github-token",
+                            env={**_no_system_file(vault), **azure.env()})
+    assert members_server.bodies == [], "the member's server received a request carrying root's Key Vault token"
+    assert r.returncode == 2, r.output
+    assert "github_api" in r.output and TOKEN not in r.output
+    assert any(s.path.startswith("/secrets/github-token") for s in kv.seen), "root never read the token: nothing tried"
