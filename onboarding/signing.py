@@ -173,3 +173,30 @@ def rotate_signers(path: Path, email: str, old_line: str, new_line: str, when: s
     kept.append(signer_line(email, old_line, valid_before=when))
     kept.append(signer_line(email, new_line, valid_after=when))
     fsutil.replace_file(path, ("\n".join(kept) + "\n").encode(), default_mode=0o644, owner=None)
+
+
+def signs_with(key_path: Path) -> bool:
+    """Whether git is set up (by onboard or by hand) to sign with the key at `key_path`."""
+    return (_get("gpg.format") or "").lower() == "ssh" and _get("user.signingkey") == str(key_path)
+
+
+def after_rotation(home: Path, key_path: Path, old_line: str, new_line: str, email: str | None,
+                   when: str) -> str | None:
+    """`keys rotate` moved the key: user.signingkey is the same path (now the new key); allowed_signers
+    gets the old key valid before `when` and the new one after. The file changed, or None."""
+    if not signs_with(key_path):
+        return None
+    path = allowed_signers_path(home)
+    principal = email or _principal_of(path, old_line) or _get("user.email")
+    if not principal:
+        return None
+    rotate_signers(path, principal, old_line, new_line, when)
+    return str(path)
+
+
+def _principal_of(path: Path, public_line: str) -> str | None:
+    key = " ".join(public_line.split()[:2])
+    for line in (fsutil.read_bytes(path) or b"").decode(errors="replace").splitlines():
+        if line.split() and " ".join(line.split()[-2:]) == key:
+            return line.split()[0]
+    return None
