@@ -200,3 +200,45 @@ def _principal_of(path: Path, public_line: str) -> str | None:
         if line.split() and " ".join(line.split()[-2:]) == key:
             return line.split()[0]
     return None
+
+
+@dataclass(frozen=True)
+class Health:
+    configured: bool
+    key: str = ""
+    problems: tuple[tuple[str, str], ...] = ()  # (what is wrong, its fix)
+    locked: bool = False
+    verified: bool = False
+
+
+def health(home: Path) -> Health:
+    """Signing as git has it: the key there, allowed_signers holding it, a sign/verify round trip
+    through gpg.ssh.program (what git runs). Read-only, for doctor."""
+    import tempfile
+
+    if (_get("gpg.format") or "").lower() != "ssh" or (_get("commit.gpgsign") or "").lower() != "true":
+        return Health(False)
+    key = _get("user.signingkey") or ""
+    pub = Path(key + ".pub") if key and not key.startswith("key::") else None
+    if pub is None or not pub.exists():
+        return Health(True, key, (("the signing key has no public half at " + (str(pub) if pub else key),
+                                   "onboard keygen --signing --signing-overwrite"),))
+    public_line = pub.read_text(errors="replace")
+    signers = allowed_signers_path(home)
+    principal = _principal_of(signers, public_line)
+    if principal is None:
+        return Health(True, key, ((f"{signers} does not hold the signing key: git cannot verify your commits",
+                                   "onboard keygen --signing"),))
+    program = _get("gpg.ssh.program") or "ssh-keygen"
+    with tempfile.TemporaryDirectory(prefix="onboard-sign-") as tmp:
+        data = Path(tmp) / "data"
+        data.write_bytes(b"onboard doctor\n")
+        signed = proc.run([program, "-Y", "sign", "-n", "git", "-f", key, str(data)], timeout=30)
+        if signed.returncode != 0:
+            return Health(True, key, locked=True)
+        checked = proc.run(["ssh-keygen", "-Y", "verify", "-f", str(signers), "-I", principal, "-n", "git",
+                            "-s", str(data) + ".sig"], timeout=30, input=data.read_bytes())
+    if checked.returncode != 0:
+        return Health(True, key, ((f"a signature of the key does not verify against {signers}",
+                                   "onboard keygen --signing --signing-overwrite"),))
+    return Health(True, key, verified=True)

@@ -158,3 +158,30 @@ def test_setup_signing_unattended_reports_it(home: Path) -> None:
     assert r.returncode == 0, r.output
     assert json.loads(r.stdout)["signing"]["written"][-1] == "commit.gpgsign"
     assert sys.executable  # the real binary ran (helpers.run)
+
+
+def test_doctor_checks_signing_round_trip_and_a_locked_key(home: Path, agent_socket: Path) -> None:
+    r = onboard("keygen", "-y", "--key-type", "ed25519", "--kdf-rounds", "2", "--signing", "--email", "me@example.com",
+                "--passphrase-env", "PW", env={"PW": PW})
+    assert r.returncode == 0, r.output
+
+    def signing_check() -> dict[str, str]:
+        ran = onboard("doctor", "--key-type", "ed25519", "--json", env={"SSH_AUTH_SOCK": ""})
+        return next(c for c in json.loads(ran.stdout).get("checks", json.loads(ran.stdout).get("result", {}).get("checks", []))
+                    if c["name"] == "signing")
+
+    locked = signing_check()
+    assert locked["status"] == "warn" and "onboard unlock" in locked["fix"]
+    add_to_agent(agent_socket, home / ".ssh" / "id_ed25519")
+    assert signing_check()["status"] == "pass"
+    (home / ".config" / "git" / "allowed_signers").write_text("")
+    broken = signing_check()
+    assert broken["status"] == "fail" and "does not hold the signing key" in broken["detail"]
+
+
+def test_doctor_says_nothing_of_signing_when_it_is_not_set_up(home: Path) -> None:
+    assert onboard("keygen", "-y", "--key-type", "ed25519", "--no-passphrase").returncode == 0
+    ran = onboard("doctor", "--key-type", "ed25519", "--json")
+    doc = json.loads(ran.stdout)
+    checks = doc.get("checks") or doc["result"]["checks"]
+    assert "signing" not in {c["name"] for c in checks}
