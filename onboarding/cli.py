@@ -491,7 +491,7 @@ def _run(ns: argparse.Namespace, console: Console, handoff: Mapping[str, Any] | 
 
         switch = privilege.switch_for(flags)
         if switch is not None:
-            return privilege.hand_over(switch, flags, argv, console)
+            return privilege.hand_over(switch, flags, argv, console, defer=name == "setup")
     if handoff is None and name == "git-info":  # reads no team file and holds no secret: it must start fast
         from onboarding.commands import gitinfo
 
@@ -505,7 +505,7 @@ def _run(ns: argparse.Namespace, console: Console, handoff: Mapping[str, Any] | 
 
         # setup's pre-check reports bad values together with every other problem it finds
         settings = settings_mod.build(flags, os.environ, defer=name == "setup")
-        secrets, _ = sec.load(settings, os.environ, stdin=sec.stdin_reader())
+        secrets, _ = sec.load(settings, os.environ, stdin=sec.stdin_reader(), defer=name == "setup")
         for warning in secrets.warnings:
             console.warn(warning)
     return console.render(dispatch(name, settings, secrets, console))

@@ -51,7 +51,7 @@ class Session:
              body: Mapping[str, str] | None = None) -> tuple[int, Any, Mapping[str, str]]:
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
         if not http.same_origin(url, self.base):  # a next-page link elsewhere would take the token with it
-            raise NetworkError(f"{self.provider}: the API pointed to another server ({url.split('/')[2]}); "
+            raise NetworkError(f"{self.provider}: the API pointed to another server ({_shown(url)}); "
                                "not sending the token there")
         headers = dict(self._headers)
         data = None
@@ -99,6 +99,12 @@ class Session:
                             hint="check the API address and the `api` kind of this provider")
 
 
+def _shown(url: str) -> str:
+    """The host part of an untrusted address, printable (at most 80 characters, no controls)."""
+    host = url.split("/")[2] if url.count("/") >= 2 else url
+    return "".join(c if c.isprintable() else "?" for c in host)[:80]
+
+
 def next_link(headers: Mapping[str, str]) -> str | None:
     m = _LINK_NEXT.search(headers.get("link", ""))
     return m.group(1) if m else None
@@ -118,6 +124,9 @@ def remote_key(session: Session, entry: Any, *, id_field: str, title_field: str,
     if not isinstance(key, str) or len(key.split()) < 2 or not isinstance(ident, (int, str)) \
             or isinstance(ident, bool) or not isinstance(title, str):
         raise session.malformed("a list of keys (an entry lacks its key, id or title)")
+    if id_field == "id" and not (str(ident).isascii() and str(ident).isdigit()):
+        # GitHub, GitLab and Gitea number their keys; the id goes into the DELETE path as a number
+        raise session.malformed("a list of keys (a key's id is not a number)")
     return RemoteKey(str(ident), " ".join(key.split()[:2]), title, parse_date(entry.get(created_field)))
 
 

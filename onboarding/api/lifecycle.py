@@ -24,8 +24,9 @@ class ListedKey:
                 "age_days": self.age_days, "current": self.current, "onboard": self.ours}
 
 
-def classify(provider: str, keys: Sequence[RemoteKey], local_line: str | None, now: datetime) -> list[ListedKey]:
-    return [ListedKey(provider, k, bool(local_line) and k.same(local_line or ""), k.ours,
+def classify(provider: str, keys: Sequence[RemoteKey], local_lines: Sequence[str], now: datetime) -> list[ListedKey]:
+    """`local_lines`: every local key's public line; a remote key with one of their blobs is current."""
+    return [ListedKey(provider, k, any(k.same(line) for line in local_lines if line), k.ours,
                       (now - k.created).days if k.created else None) for k in keys]
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from onboarding import fsutil, keys, rotate, signing
+from onboarding import fsutil, keys, rotate, signing, sshconfig
 from onboarding.api import lifecycle
 from onboarding.console import Console, Result
 from onboarding.errors import OnboardError, PartialRemovalError, UsageError
@@ -39,9 +39,33 @@ def upload_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
     return Result({"uploads": [{"provider": x.provider, "status": x.status, "title": x.title} for x in results]})
 
 
+def _local_lines(r: Run) -> list[str]:
+    """The public lines of every local key: --key-file (or --key-type's default), every name ssh
+    tries by itself, and each IdentityFile of onboard's managed ssh config block. prune never
+    deletes one of these, whatever type the account's key is (issue 22). Rotate's backups
+    (`*.bak-*`) are not local keys: prune finishes a rotation by removing them."""
+    ssh = r.target.ssh_dir
+    paths = [r.key_path, *(ssh / name for name in sshconfig.DEFAULT_KEYS)]
+    with contextlib.suppress(OSError, OnboardError):
+        for stanza in sshconfig.read(fsutil.read_bytes(ssh / "config") or b""):
+            if stanza.key:
+                home = str(r.target.home)
+                paths.append(Path(home + stanza.key[1:] if stanza.key.startswith("~/") else stanza.key))
+    lines = [_read_public(Path(str(p) + ".pub")) for p in dict.fromkeys(paths) if ".bak-" not in p.name]
+    return [line for line in lines if line]
+
+
+def _read_public(pub: Path) -> str:
+    try:
+        data = fsutil.read_bytes(pub)  # never through a symlink
+        return data.decode().strip() if data else ""
+    except (OSError, UnicodeDecodeError, OnboardError):
+        return ""
+
+
 def _listed(r: Run) -> list[lifecycle.ListedKey]:
     names = names_for(r, r.settings.upload)
-    local = _public_line(r, required=False)
+    local = _local_lines(r)
     now = datetime.now(timezone.utc)
     out: list[lifecycle.ListedKey] = []
     for c, name in zip(clients(r, names), names, strict=True):

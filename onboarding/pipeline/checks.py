@@ -28,7 +28,8 @@ def preflight(r: Run) -> None:
                 problems.append(text)
             return None
 
-    if r.secrets.passphrase is None and not s.no_passphrase and r.needs_passphrase():
+    problems += [p for p in r.secrets.problems if p not in problems]  # the passphrase source given failed
+    if r.secrets.passphrase is None and not s.no_passphrase and not r.secrets.problems and r.needs_passphrase():
         problems.append(f"a passphrase for {r.key_path}: pass {PASSPHRASE_FLAGS}")
     chosen = check(chosen_providers, r) or []
     for url in s.repos:
