@@ -97,6 +97,10 @@ def _key_options(p: argparse.ArgumentParser, *, making: bool = True) -> None:
                        help="create a key without a passphrase (only when asked for)")
         g.add_argument("--force", action="store_true", default=S,
                        help="replace an existing key, moving the old pair to a timestamped backup")
+        g.add_argument("--signing", action="store_true", default=S,
+                       help="sign commits with this key: git's config and allowed signers (docs/signing.md)")
+        g.add_argument("--signing-overwrite", action="store_true", default=S,
+                       help="with --signing: replace signing settings git already has (default: keep and report)")
 
 
 def _host_options(p: argparse.ArgumentParser) -> None:

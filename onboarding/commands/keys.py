@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from onboarding import fsutil, keys, rotate, sshconfig
+from onboarding import fsutil, keys, rotate, signing, sshconfig
 from onboarding.api import lifecycle
 from onboarding.console import Console, Result
 from onboarding.errors import OnboardError, PartialRemovalError, UsageError
@@ -148,6 +148,11 @@ def rotate_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
                                                 settings.kdf_rounds, False, None))
     taking = _register_and_verify(r, sites, old_line, created, secret)
     backup = rotate.swap(path, new_path)
+    # Git checks valid-before/after against the commit's own date: the rotation's instant, to the second.
+    when = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    signers = signing.after_rotation(r.target.home, path, old_line, created.public_line, settings.email, when)
+    if signers:
+        console.ok(f"{signers}: the old key signs commits dated before {when}, the new one after")
     console.ok(f"{path} is the new key; the old pair is kept as {backup} (and .pub)")
     console.step("Removing the old key from " + ", ".join(s.provider for s in taking))
     def data() -> dict[str, object]:

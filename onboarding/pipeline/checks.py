@@ -50,6 +50,10 @@ def preflight(r: Run) -> None:
         from onboarding import useragent
 
         check(useragent.socket_path, r.target.home)  # a home too deep for a Unix socket: said before any write
+    if s.signing:
+        from onboarding import signing
+
+        check(signing.email_for, s.email)  # allowed_signers names the signer by it
     if s.dest is not None and len(s.repos) > 1:
         problems.append("--dest names one folder, but several --repo were given")
     if problems:

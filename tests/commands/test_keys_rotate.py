@@ -7,6 +7,7 @@ so logging in with a key proves it is registered. A failure is injected at each 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -159,3 +160,36 @@ def test_the_step_left_links_to_the_list_of_keys(add: str, listed: str) -> None:
     from onboarding.rotate import keys_page
 
     assert keys_page(add) == listed
+
+
+def test_rotation_keeps_old_signatures_valid_and_refuses_the_old_key_after_it(
+        apis: FakeApis, sshd: Sshd, home: Path, tmp_path: Path, world: tuple[Path, str]) -> None:
+    pins, old = world
+    assert onboard("keygen", "-y", "--key-type", "ed25519", "--signing", "--email", "me@example.com").returncode == 0
+    repo = tmp_path / "signed"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+
+    def commit(message: str, date: str, *extra: str) -> None:
+        env = {**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+        done = subprocess.run(["git", "-C", str(repo), *extra, "commit", "-q", "--allow-empty", "-m", message],
+                              env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr
+
+    def verifies(rev: str) -> bool:
+        return subprocess.run(["git", "-C", str(repo), "verify-commit", rev], capture_output=True,
+                              stdin=subprocess.DEVNULL).returncode == 0
+
+    commit("before", "2020-01-01T00:00:00Z")
+    r = rotate(pins, "--no-passphrase")
+    assert r.returncode == 0, r.output
+    assert "the old key signs commits dated before" in r.stderr
+    signers = (home / ".config" / "git" / "allowed_signers").read_text().splitlines()
+    assert len(signers) == 2
+    assert re.search(r'valid-before="\d{14}Z" ssh-ed25519 ' + re.escape(old.split()[1]), signers[0])
+    assert re.search(r'valid-after="\d{14}Z" ssh-ed25519 ', signers[1])
+    commit("after, new key", "2099-01-01T00:00:00Z")
+    [backup] = backups(home)
+    commit("after, old key", "2099-01-02T00:00:00Z", "-c", f"user.signingkey={backup}")
+    assert verifies("HEAD~2")  # the old key, dated before the rotation
+    assert verifies("HEAD~1")  # the new key
+    assert not verifies("HEAD")  # the old key, dated after the rotation
