@@ -263,7 +263,7 @@ def make_handler(apis: FakeApis) -> type[BaseHTTPRequestHandler]:
             line = body.get("key", "")
             title = body.get("label" if site == "bitbucket" else "title", "")
             if line.split()[1] in apis.elsewhere:
-                if site == "github":
+                if site in ("github", SIGNING):
                     self._send(422, {"message": "Validation Failed", "errors": [
                         {"resource": "PublicKey", "code": "custom", "field": "key", "message": "key is already in use"}]})
                 elif site == "gitlab":
