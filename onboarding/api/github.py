@@ -10,8 +10,8 @@ from onboarding.api import base
 from onboarding.api.base import RemoteKey, Session, TokenError
 
 SCOPES = "admin:public_key (or write:public_key to add, read:public_key to list); fine-grained: Git SSH keys"
-SIGNING_SCOPES = ("write:ssh_signing_key (read:ssh_signing_key to list, admin:ssh_signing_key to delete); "
-                  "fine-grained: \"SSH signing keys\" write")
+SIGNING_SCOPES = ("the classic scope write:ssh_signing_key (read:ssh_signing_key to list, admin:ssh_signing_key "
+                  "to delete), or a fine-grained token's \"SSH signing keys\" permission (write)")
 SIGNING_PATH = "/user/ssh_signing_keys"
 
 
@@ -59,7 +59,7 @@ class GitHub:
             scopes = headers.get("x-oauth-scopes", "") or "none"
             doing = doing.replace("your keys", "your signing keys")
             raise TokenError(f"{self.s.provider} did not let the token {doing} ({status}); its scopes: {scopes}",
-                             hint=f"it needs the {SIGNING_SCOPES} scope")
+                             hint=f"signing keys need their own permission: {SIGNING_SCOPES}")
         self._check(status, body, headers, doing)
 
     def _check(self, status: int, body: Any, headers: Mapping[str, str], doing: str) -> None:
