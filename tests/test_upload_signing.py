@@ -44,6 +44,7 @@ def test_github_and_gitlab_register_once_and_a_rerun_registers_nothing(apis: Fak
     # GitLab: one key, for both
     [gl] = apis.keys["gitlab"]
     assert gl["usage_type"] == "auth_and_signing"
+    assert [b.get("usage_type") for site, b in apis.sent if site == "gitlab"] == ["auth_and_signing"]
     posts = apis.posts
     assert posts == 3
     again = up(apis, tmp_path, "github", "gitlab", extra=("--signing", "--json"))
@@ -53,10 +54,13 @@ def test_github_and_gitlab_register_once_and_a_rerun_registers_nothing(apis: Fak
 
 
 def test_without_signing_nothing_goes_to_the_signing_list(apis: FakeApis, key: str, tmp_path: Path) -> None:
+    apis.fail[f"{SIGNING}:list"] = 500  # would fail the run if the signing list were read
     r = up(apis, tmp_path, "github", "gitlab", extra=("--json",))
     assert r.returncode == 0, r.output
     assert apis.keys[SIGNING] == [] and [u["signing"] for u in uploads(r).values()] == [None, None]
-    assert not any(m == "GET" and s == SIGNING for s, m, _ in apis.seen)
+    assert f"{SIGNING}:list" in apis.fail  # never asked
+    # GitLab's POST as before --signing existed: no usage_type (GitLab's own default applies)
+    assert [sorted(b) for site, b in apis.sent if site == "gitlab"] == [["key", "title"]]
 
 
 def test_a_key_already_for_authentication_on_github_is_added_to_the_signing_list(

@@ -42,6 +42,7 @@ class FakeApis:
     mode: str = ""  # drip, huge, huge-chunked, notjson, dict, strings, nothttp, redirect, loop, offsite
     fail: dict[str, int] = field(default_factory=dict)  # "site:op" (op: list, add, delete) -> status, once
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # (site, method, auth header) of each request
+    sent: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (site, body) of each POST
     authorized: tuple[str, Path] | None = None  # (site, sshd's authorized_keys)
     hold: dict[str, threading.Event] = field(default_factory=dict)  # "site:op" -> answer once this is set
     arrived: threading.Event = field(default_factory=threading.Event)  # a held request came in
@@ -260,6 +261,7 @@ def make_handler(apis: FakeApis) -> type[BaseHTTPRequestHandler]:
             if self._injected(site, "add"):
                 return
             apis.posts += 1
+            apis.sent.append((site, dict(body)))
             line = body.get("key", "")
             title = body.get("label" if site == "bitbucket" else "title", "")
             if line.split()[1] in apis.elsewhere:
