@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import run_env
-from helpers.fake_apis import GOOD, SIGNING, FakeApis
+from helpers.fake_apis import EMAIL, GOOD, SIGNING, FakeApis
 from helpers.run import onboard
-from test_upload import ENV, up
 
 OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "C" * 22
 
@@ -20,6 +19,32 @@ def key(home: Path) -> str:
     r = run_env("keygen", "-y", "--key-type", "ed25519", "--no-passphrase")
     assert r.returncode == 0, r.output
     return (home / ".ssh" / "id_ed25519.pub").read_text()
+
+
+ENV = {"GH_TOKEN": GOOD, "GITLAB_TOKEN": GOOD, "BITBUCKET_TOKEN": GOOD, "BITBUCKET_EMAIL": EMAIL,
+       "ONBOARD_FORGE_TOKEN": GOOD}
+
+
+def site_args(apis: FakeApis, site: str, tmp_path: Path) -> list[str]:
+    """The provider name and flags that point onboard's client for `site` at the fake."""
+    if site == "gitea":  # a team-file provider speaking gitea (codeberg's address is built in)
+        f = tmp_path / "gitea.toml"
+        f.write_text(f'[providers.forge]\nhosts = ["forge.example"]\nfingerprints = ["SHA256:{"A" * 43}"]\n'
+                     f'api = "gitea"\napi_url = "{apis.url("gitea")}"\n')
+        return ["forge", "--providers-file", str(f)]
+    flag = {"github": "--github-api", "gitlab": "--gitlab-url", "bitbucket": "--bitbucket-api"}[site]
+    return [site, flag, apis.url(site)]
+
+
+def up(apis: FakeApis, tmp_path: Path, *sites: str, extra: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    """keys upload in-process, pointed at the fake for each site."""
+    names: list[str] = []
+    flags: list[str] = []
+    for site in sites:
+        name, *more = site_args(apis, site, tmp_path)
+        names.append(name)
+        flags += more
+    return run_env("keys", "upload", *names, "--key-type", "ed25519", "--timeout", "2", *flags, *extra, env=ENV)
 
 
 def blob(line: str) -> str:
