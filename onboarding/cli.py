@@ -284,6 +284,9 @@ def _keys(p: argparse.ArgumentParser) -> None:
         a.add_argument("--providers-file", type=Path, metavar="FILE", default=S,
                        help="extra providers (same schema as providers.toml; api, api_url name their key API)")
         _upload_options(a)
+    ksub.choices["upload"].add_argument(
+        "--signing", action="store_true", default=S,
+        help="also register the key for signing commits (GitHub, GitLab; docs/signing.md)")
     prune = ksub.choices["prune"]
     prune.add_argument("--older-than", type=int, metavar="DAYS", default=S, help="only keys at least DAYS old")
     prune.add_argument("--dry-run", action="store_true", default=S, help="show what would go; remove nothing")

@@ -29,6 +29,9 @@ class RemoteKey:
     key: str  # "type base64"
     title: str
     created: datetime | None
+    # what the account uses the key for: "auth", "signing" or "auth_and_signing" (GitLab's usage_type
+    # names; GitHub keeps authentication and signing keys in two lists, so each entry is one or the other)
+    usage: str = "auth"
 
     def same(self, public_line: str) -> bool:
         return self.key.split()[:2] == public_line.split()[:2]
@@ -116,7 +119,11 @@ def as_list(session: Session, body: Any) -> list[Any]:
     return body
 
 
-def remote_key(session: Session, entry: Any, *, id_field: str, title_field: str, created_field: str) -> RemoteKey:
+USAGES = ("auth", "signing", "auth_and_signing")
+
+
+def remote_key(session: Session, entry: Any, *, id_field: str, title_field: str, created_field: str,
+               usage: str = "auth") -> RemoteKey:
     """One key of the answer, checked: a provider that sends another shape is exit 4, not a crash."""
     if not isinstance(entry, dict):
         raise session.malformed("a list of keys (an entry is not an object)")
@@ -127,7 +134,7 @@ def remote_key(session: Session, entry: Any, *, id_field: str, title_field: str,
     if id_field == "id" and not (str(ident).isascii() and str(ident).isdigit()):
         # GitHub, GitLab and Gitea number their keys; the id goes into the DELETE path as a number
         raise session.malformed("a list of keys (a key's id is not a number)")
-    return RemoteKey(str(ident), " ".join(key.split()[:2]), title, parse_date(entry.get(created_field)))
+    return RemoteKey(str(ident), " ".join(key.split()[:2]), title, parse_date(entry.get(created_field)), usage)
 
 
 def parse_date(value: Any) -> datetime | None:

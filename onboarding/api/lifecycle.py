@@ -21,7 +21,8 @@ class ListedKey:
     def as_json(self) -> dict[str, object]:
         return {"provider": self.provider, "id": self.key.id, "title": self.key.title, "key": self.key.key,
                 "created": self.key.created.isoformat() if self.key.created else None,
-                "age_days": self.age_days, "current": self.current, "onboard": self.ours}
+                "age_days": self.age_days, "current": self.current, "onboard": self.ours,
+                "usage": self.key.usage}
 
 
 def classify(provider: str, keys: Sequence[RemoteKey], local_lines: Sequence[str], now: datetime) -> list[ListedKey]:

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from onboarding import fsutil, keys, rotate, signing, sshconfig
-from onboarding.api import lifecycle
+from onboarding.api import RemoteKey, TokenError, lifecycle
+from onboarding.api.github import GitHub
 from onboarding.console import Console, Result
 from onboarding.errors import OnboardError, PartialRemovalError, UsageError
 from onboarding.instance import default_comment
@@ -36,7 +37,8 @@ def upload_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
     r = Run.start(settings, secrets, console)
     public_line = _public_line(r, required=True) or ""
     results = upload_all(r, public_line, settings.upload)
-    return Result({"uploads": [{"provider": x.provider, "status": x.status, "title": x.title} for x in results]})
+    return Result({"uploads": [{"provider": x.provider, "status": x.status, "title": x.title, "signing": x.signing}
+                               for x in results]})
 
 
 def _local_lines(r: Run) -> list[str]:
@@ -63,28 +65,40 @@ def _read_public(pub: Path) -> str:
         return ""
 
 
-def _listed(r: Run) -> list[lifecycle.ListedKey]:
+def _listed(r: Run, *, signing: bool = False) -> list[lifecycle.ListedKey]:
+    """`signing`: GitHub's signing keys too (a list of their own); prune and rotate leave them alone."""
     names = names_for(r, r.settings.upload)
     local = _local_lines(r)
     now = datetime.now(timezone.utc)
     out: list[lifecycle.ListedKey] = []
     for c, name in zip(clients(r, names), names, strict=True):
         out += lifecycle.classify(name, c.list_keys(), local, now)
+        if signing and isinstance(c, GitHub):
+            out += lifecycle.classify(name, _signing_keys(r, c, name), local, now)
     return out
 
 
+def _signing_keys(r: Run, c: GitHub, name: str) -> list[RemoteKey]:
+    """A token without the signing-key scope still lists the authentication keys."""
+    try:
+        return c.list_signing_keys()
+    except TokenError as exc:
+        r.console.warn(f"signing keys not listed: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        return []
+
+
 def _rows(listed: Sequence[lifecycle.ListedKey]) -> list[list[str]]:
-    rows = [["PROVIDER", "ID", "CREATED", "AGE", "", "TITLE"]]
+    rows = [["PROVIDER", "ID", "CREATED", "AGE", "USAGE", "", "TITLE"]]
     for k in listed:
         mark = "this key" if k.current else ("onboard" if k.ours else "")
         created = k.key.created.strftime("%Y-%m-%d") if k.key.created else "?"
         age = f"{k.age_days}d" if k.age_days is not None else "?"
-        rows.append([k.provider, k.key.id, created, age, mark, k.key.title])
+        rows.append([k.provider, k.key.id, created, age, k.key.usage, mark, k.key.title])
     return rows
 
 
 def list_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result:
-    listed = _listed(Run.start(settings, secrets, console))
+    listed = _listed(Run.start(settings, secrets, console), signing=True)
     console.table(_rows(listed))
     return Result({"keys": [k.as_json() for k in listed]})
 
