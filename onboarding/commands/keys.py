@@ -180,6 +180,13 @@ def rotate_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
         exc.result = data()
         raise
     console.ok("the old key is gone from every provider that had it")
+    try:
+        moved = rotate.move_signing(taking, old_line, created.public_line, title(r, rotated=True))
+    except PartialRemovalError as exc:
+        exc.result = data()
+        raise
+    if moved:
+        console.ok("the new key also replaces the old one as a signing key on " + ", ".join(moved))
     return Result(data())
 
 

@@ -193,3 +193,14 @@ def test_rotation_keeps_old_signatures_valid_and_refuses_the_old_key_after_it(
     assert verifies("HEAD~2")  # the old key, dated before the rotation
     assert verifies("HEAD~1")  # the new key
     assert not verifies("HEAD")  # the old key, dated after the rotation
+
+
+def test_rotation_moves_a_github_signing_registration(apis: FakeApis, sshd: Sshd, home: Path,
+                                                       world: tuple[Path, str]) -> None:
+    pins, old = world
+    apis.add("github-signing", old, "onboard: me@old-box 2024-01-01 (signing)")
+    r = rotate(pins, "--no-passphrase")
+    assert r.returncode == 0, r.output
+    new = (home / ".ssh" / "id_ed25519.pub").read_text()
+    assert [k["key"] for k in apis.keys["github-signing"]] == [" ".join(new.split()[:2])]
+    assert "replaces the old one as a signing key on local" in r.stderr
