@@ -1,0 +1,155 @@
+"""SSH over the providers' HTTPS ports (issue 26): the local sshd plays the fallback endpoint, and
+the canonical host is port 22 of another loopback address where nothing answers, a listener never
+speaks, or an HTTP server answers. Never a real provider host."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers.run import onboard
+from helpers.sshd import Sshd
+
+from onboarding import providers as prov
+from onboarding.errors import UsageError
+
+GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+
+
+# -- the provider field ---------------------------------------------------------------------
+def test_github_names_its_443_endpoint_as_fallback() -> None:
+    github = prov.builtin()["github"]
+    assert github.fallback == prov.Host("ssh.github.com", 443)
+    assert github.fallback in github.hosts  # pinned with GitHub's keys like every host
+    assert prov.builtin()["azure-devops"].fallback is None
+
+
+@pytest.mark.parametrize(("fallback", "message"), [
+    ("[alt.example]:443", "fallback [alt.example]:443 must be one of its hosts other than the first"),
+    ("x.example", "fallback x.example must be one of its hosts other than the first"),
+    (443, "fallback must be a string"),
+    ("[bad host]:443", "fallback: bad host"),
+])
+def test_a_fallback_that_is_not_another_of_its_hosts_is_refused(fallback: object, message: str) -> None:
+    raw = {"hosts": ["x.example", "[alt.x.example]:443"], "keys": [GOOD_KEY], "fallback": fallback}
+    with pytest.raises(UsageError) as caught:
+        prov.parse_provider("internal", raw, "team.toml")
+    assert str(caught.value).startswith("team.toml: provider 'internal': " + message), str(caught.value)
+
+
+def test_a_fallback_is_read_in_canonical_form() -> None:
+    raw = {"hosts": ["x.example", "[ALT.x.example]:443"], "keys": [GOOD_KEY], "fallback": "[Alt.X.example]:443"}
+    assert prov.parse_provider("internal", raw, "team.toml").fallback == prov.Host("alt.x.example", 443)
+
+
+def test_a_bad_ssh_over_443_value_is_exit_2(home: Path) -> None:
+    r = onboard("hosts", "verify", "--offline", "--ssh-over-443", "sometimes")
+    assert r.returncode == 2
+    assert "--ssh-over-443" in r.stderr and "sometimes" in r.stderr
+
+
+def test_always_for_a_provider_without_fallback_is_exit_2(home: Path) -> None:
+    r = onboard("hosts", "verify", "azure-devops", "--offline", "--ssh-over-443", "always", "--json")
+    assert r.returncode == 2, r.output
+    doc = json.loads(r.stdout)
+    assert "azure-devops has no fallback endpoint" in doc["error"]["message"]
+    assert not (home / ".ssh" / "known_hosts").exists()  # refused before anything was written
+
+
+# -- the canonical host's port 22 on another loopback address ---------------------------------
+def _loopback() -> str:
+    """An address of 127/8 no other test picks by chance (the machine is shared)."""
+    a, b, c = (secrets.randbelow(220) + 30 for _ in range(3))
+    return f"127.{a}.{b}.{c}"
+
+
+class Listener:
+    """Port 22 of a loopback address: `silent` accepts and never speaks; `http` answers as a web proxy."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.addr = _loopback()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((self.addr, 22))
+        self.sock.listen(64)
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)  # kept open: the silent one must not close either
+            if self.kind == "http":
+                try:
+                    conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    conn.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.fixture(params=["refused", "silent", "http"])
+def blocked22(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The canonical host's address, with port 22 blocked in one of three ways."""
+    if request.param == "refused":
+        yield _loopback()
+        return
+    listener = Listener(request.param)
+    yield listener.addr
+    listener.close()
+
+
+def team_providers(sshd: Sshd, canonical: str, *, fallback: bool = True, keys: str | None = None) -> str:
+    """A provider whose canonical host is `canonical`:22 and whose fallback is the local sshd."""
+    pinned = keys or ", ".join(f'"{sshd.public_key(k)}"' for k in ("ed25519", "ecdsa", "rsa"))
+    line = f'fallback = "[127.0.0.1]:{sshd.port}"\n' if fallback else ""
+    return (f'[providers.corp]\nhosts = ["{canonical}", "[127.0.0.1]:{sshd.port}"]\n{line}'
+            f'user = "{sshd.user}"\nkeys = [{pinned}]\n')
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    f = tmp_path / "pins.toml"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.sshd
+def test_hosts_verify_auto_maps_a_blocked_port_22_to_the_fallback(sshd: Sshd, tmp_path: Path, home: Path,
+                                                                  blocked22: str) -> None:
+    pins = _write(tmp_path, team_providers(sshd, blocked22))
+    r = onboard("hosts", "verify", "corp", "--providers-file", str(pins), "--timeout", "2", "--no-hash")
+    assert r.returncode == 0, r.output
+    assert "port 22 looks blocked here" in r.stderr
+    config = (home / ".ssh" / "config").read_text()
+    assert f"Host {blocked22} 127.0.0.1\n    HostName 127.0.0.1\n    Port {sshd.port}\n" in config
+    # never: the mapping goes, and the blocked port is exit 4 with the way out named
+    r = onboard("hosts", "verify", "corp", "--providers-file", str(pins), "--timeout", "2", "--no-hash",
+                "--ssh-over-443", "never")
+    assert r.returncode == 4, r.output
+    assert "--ssh-over-443 auto would try" in r.stderr
+    assert "HostName" in (home / ".ssh" / "config").read_text()  # a failed run changes nothing
+
+
+@pytest.mark.sshd
+def test_a_provider_without_fallback_on_a_blocked_port_is_exit_4_naming_https(sshd: Sshd, tmp_path: Path,
+                                                                             home: Path) -> None:
+    pins = _write(tmp_path, team_providers(sshd, _loopback(), fallback=False))
+    r = onboard("hosts", "verify", "corp", "--providers-file", str(pins), "--timeout", "2", "--json")
+    assert r.returncode == 4, r.output
+    hint = json.loads(r.stdout)["error"]["hint"]
+    assert "SSH is not reachable from it for corp" in hint and "clone over HTTPS" in hint
+    assert not (home / ".ssh" / "config").exists()
