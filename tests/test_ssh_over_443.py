@@ -5,15 +5,14 @@ speaks, or an HTTP server answers. Never a real provider host."""
 from __future__ import annotations
 
 import json
-import secrets
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.run import onboard
+from helpers.port22 import KINDS, loopback, port22
+from helpers.run import Result, onboard
 from helpers.sshd import Sshd
+from helpers.trust import fresh_key
 
 from onboarding import providers as prov
 from onboarding.errors import UsageError
@@ -62,55 +61,11 @@ def test_always_for_a_provider_without_fallback_is_exit_2(home: Path) -> None:
 
 
 # -- the canonical host's port 22 on another loopback address ---------------------------------
-def _loopback() -> str:
-    """An address of 127/8 no other test picks by chance (the machine is shared)."""
-    a, b, c = (secrets.randbelow(220) + 30 for _ in range(3))
-    return f"127.{a}.{b}.{c}"
-
-
-class Listener:
-    """Port 22 of a loopback address: `silent` accepts and never speaks; `http` answers as a web proxy."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.addr = _loopback()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((self.addr, 22))
-        self.sock.listen(64)
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)  # kept open: the silent one must not close either
-            if self.kind == "http":
-                try:
-                    conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    conn.close()
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.sock.close()
-        for c in self.conns:
-            c.close()
-
-
-@pytest.fixture(params=["refused", "silent", "http"])
+@pytest.fixture(params=KINDS)
 def blocked22(request: pytest.FixtureRequest) -> Iterator[str]:
     """The canonical host's address, with port 22 blocked in one of three ways."""
-    if request.param == "refused":
-        yield _loopback()
-        return
-    listener = Listener(request.param)
-    yield listener.addr
-    listener.close()
+    with port22(request.param) as addr:
+        yield addr
 
 
 def team_providers(sshd: Sshd, canonical: str, *, fallback: bool = True, keys: str | None = None) -> str:
@@ -147,9 +102,79 @@ def test_hosts_verify_auto_maps_a_blocked_port_22_to_the_fallback(sshd: Sshd, tm
 @pytest.mark.sshd
 def test_a_provider_without_fallback_on_a_blocked_port_is_exit_4_naming_https(sshd: Sshd, tmp_path: Path,
                                                                              home: Path) -> None:
-    pins = _write(tmp_path, team_providers(sshd, _loopback(), fallback=False))
+    pins = _write(tmp_path, team_providers(sshd, loopback(), fallback=False))
     r = onboard("hosts", "verify", "corp", "--providers-file", str(pins), "--timeout", "2", "--json")
     assert r.returncode == 4, r.output
     hint = json.loads(r.stdout)["error"]["hint"]
     assert "SSH is not reachable from it for corp" in hint and "clone over HTTPS" in hint
+    assert not (home / ".ssh" / "config").exists()
+
+
+def _verify(pins: Path, *extra: str) -> Result:
+    return onboard("hosts", "verify", "corp", "--providers-file", str(pins), "--timeout", "2", "--no-hash", *extra)
+
+
+USER_CONFIG = b"# mine\nHost *\n    ServerAliveInterval 30\n"
+
+
+@pytest.mark.sshd
+def test_a_reachable_port_22_writes_the_same_bytes_as_without_a_fallback(sshd: Sshd, tmp_path: Path,
+                                                                        home: Path) -> None:
+    config = home / ".ssh" / "config"
+    config.parent.mkdir()
+    config.write_bytes(USER_CONFIG)
+    with port22("relay", relay_to=sshd.port) as addr:
+        with_fallback = _write(tmp_path, team_providers(sshd, addr))
+        assert _verify(with_fallback, "--known-hosts", str(tmp_path / "kh1")).returncode == 0
+        without = tmp_path / "plain.toml"
+        without.write_text(team_providers(sshd, addr, fallback=False))
+        r = _verify(without, "--known-hosts", str(tmp_path / "kh2"))
+        assert r.returncode == 0, r.output
+    assert (tmp_path / "kh1").read_bytes() == (tmp_path / "kh2").read_bytes()
+    assert config.read_bytes() == USER_CONFIG  # no mapping: the user's file byte for byte
+
+
+@pytest.mark.sshd
+def test_always_maps_a_reachable_host_and_never_removes_the_mapping_again(sshd: Sshd, tmp_path: Path,
+                                                                         home: Path) -> None:
+    config = home / ".ssh" / "config"
+    config.parent.mkdir()
+    config.write_bytes(USER_CONFIG)
+    with port22("relay", relay_to=sshd.port) as addr:
+        pins = _write(tmp_path, team_providers(sshd, addr))
+        r = _verify(pins, "--ssh-over-443", "always")
+        assert r.returncode == 0, r.output
+        assert f"HostName 127.0.0.1\n    Port {sshd.port}\n" in config.read_text()
+        # offline, auto decides nothing: the mapping stays
+        assert _verify(pins, "--offline").returncode == 0
+        assert f"Port {sshd.port}" in config.read_text()
+        r = _verify(pins, "--ssh-over-443", "never")
+        assert r.returncode == 0, r.output
+        assert "the fallback mapping of corp was removed" in r.stderr
+    assert config.read_bytes() == USER_CONFIG
+
+
+@pytest.mark.sshd
+def test_always_with_an_unreachable_fallback_is_exit_4(sshd: Sshd, tmp_path: Path, home: Path) -> None:
+    with port22("relay", relay_to=sshd.port) as addr:
+        dead = loopback()
+        pins = _write(tmp_path, team_providers(sshd, addr).replace(f"[127.0.0.1]:{sshd.port}", f"[{dead}]:443"))
+        r = _verify(pins, "--ssh-over-443", "always")
+    assert r.returncode == 4, r.output
+    assert f"[{dead}]:443" in r.stderr
+    assert not (home / ".ssh" / "config").exists()
+
+
+@pytest.mark.sshd
+def test_a_fallback_with_a_key_other_than_the_pins_is_exit_3_and_touches_nothing(sshd: Sshd, tmp_path: Path,
+                                                                                home: Path) -> None:
+    kh = home / ".ssh" / "known_hosts"
+    kh.parent.mkdir()
+    kh.write_bytes(b"example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
+    before = kh.read_bytes()
+    pins = _write(tmp_path, team_providers(sshd, loopback(), keys=f'"{fresh_key()}"'))
+    r = _verify(pins)
+    assert r.returncode == 3, r.output
+    assert "possible man-in-the-middle" in r.stderr and f"[127.0.0.1]:{sshd.port}" in r.stderr
+    assert kh.read_bytes() == before
     assert not (home / ".ssh" / "config").exists()
