@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from onboarding import fsutil, keys, rotate
-from onboarding.api import lifecycle
+from onboarding.api import KeyClient, lifecycle
 from onboarding.console import Console, Result
 from onboarding.errors import OnboardError, PartialRemovalError, UsageError
 from onboarding.instance import default_comment
@@ -110,9 +110,7 @@ def rotate_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
     _check_skipped(settings, catalogue, names)
     path = r.key_path
     old_line = _public_line(r, required=True) or ""
-    sites = [rotate.Site(n, c, catalogue[n].canonical.name, catalogue[n].canonical.port, catalogue[n].user,
-                         catalogue[n].add_key_url)
-             for n, c in zip(names, clients(r, names), strict=True)]
+    sites = [_site(r, catalogue[n], c) for n, c in zip(names, clients(r, names), strict=True)]
     secret = secrets.passphrase
     if secret is None and not settings.no_passphrase:
         secret = r.prompter.new_passphrase(flags=PASSPHRASE_FLAGS)
@@ -137,6 +135,16 @@ def rotate_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
         raise
     console.ok("the old key is gone from every provider that had it")
     return Result(data())
+
+
+def _site(r: Run, p: Provider, client: KeyClient) -> rotate.Site:
+    """Where rotate proves the new key: the canonical host, as each user of the team's repository
+    URLs there (else the provider's), through the fallback when the managed block maps it."""
+    from onboarding import sshlogin
+
+    users = tuple(dict.fromkeys(user for user, _ in sshlogin.logins(p, r.settings.repos)))
+    return rotate.Site(p.name, client, p.canonical.name, p.canonical.port, p.user, p.add_key_url, logins=users,
+                       mapped=sshlogin.mapped(r.target.ssh_dir / "config", p.name))
 
 
 def _check_skipped(settings: Settings, catalogue: dict[str, Provider], names: Sequence[str]) -> None:
