@@ -110,6 +110,30 @@ def test_setup_clones_through_the_fallback_and_a_plain_git_pull_follows_the_bloc
         assert now.stdout.strip() == head
 
 
+def test_doctor_reports_the_mapping_in_effect_and_the_endpoint_that_answered(world: World) -> None:
+    w = world
+    with port22("refused") as addr:
+        _pins(w, addr)
+        verified = onboard_as(w.acct, "hosts", "verify", "corp", "--providers-file", str(w.pins), "--timeout", "2")
+        assert verified.returncode == 0, verified.output
+        args = ("doctor", "--auth-test", "--key-type", "ed25519", "--providers-file", str(w.pins), "--providers",
+                "corp", "--json")
+        r = onboard_as(w.acct, *args)
+        assert r.returncode == 0, r.output
+        checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+        assert checks["route:corp"]["detail"].startswith(f"{addr} goes to [127.0.0.1]:{w.sshd.port} (SSH over 443")
+        assert f"accepts the key via 127.0.0.1:{w.sshd.port}" in checks["auth:corp"]["detail"]
+        # an earlier line of the user's own config wins over the block: doctor says so
+        config = w.acct.home / ".ssh" / "config"
+        config.write_text(f"Host {addr}\n    Port 2222\n" + config.read_text())
+        r = onboard_as(w.acct, *args)
+        assert r.returncode == 1  # the auth test now goes to port 2222, where nothing answers
+        checks = {c["name"]: c for c in json.loads(r.stdout)["result"]["checks"]}
+        assert checks["route:corp"]["status"] == "warn"
+        assert "an earlier line of" in checks["route:corp"]["detail"]
+        assert "goes to [127.0.0.1]:2222" in checks["route:corp"]["detail"]
+
+
 def test_never_is_exit_4_and_a_url_naming_port_22_is_warned_about(world: World) -> None:
     w = world
     with port22("refused") as addr:
