@@ -162,21 +162,22 @@ class Route:
     reason: str | None = None  # why port 22 was given up (auto), for the report
 
 
-def check_mode(chosen: Sequence[Provider], mode: str) -> None:
-    """`always` needs a fallback for every chosen provider: exit 2 before any probe."""
+def check_mode(chosen: Sequence[Provider], mode: str, origin: str = "--ssh-over-443") -> None:
+    """`always` needs a fallback for every chosen provider: exit 2 before any probe. `origin`
+    names where the value came from (the flag, ONBOARD_SSH_OVER_443 or the team file)."""
     if mode != "always":
         return
     missing = [p.name for p in chosen if p.fallback is None]
     if missing:
         raise UsageError(
-            f"--ssh-over-443 always: {', '.join(missing)} has no fallback endpoint",
+            f"{origin} always: {', '.join(missing)} has no fallback endpoint",
             hint="choose providers that have one (GitHub), or --ssh-over-443 auto; docs/host-keys.md says how a "
             "team file names one",
         )
 
 
-def verify(chosen: Sequence[Provider], *, offline: bool, timeout: float,
-           mode: str = "never") -> tuple[list[Pin], list[Verdict], list[NetworkError], list[Route]]:
+def verify(chosen: Sequence[Provider], *, offline: bool, timeout: float, mode: str = "never",
+           origin: str = "--ssh-over-443") -> tuple[list[Pin], list[Verdict], list[NetworkError], list[Route]]:
     """Pins to write for all `chosen`, and where ssh goes for each; or raise (HostKeyError before
     NetworkError) and write nothing.
 
@@ -187,7 +188,7 @@ def verify(chosen: Sequence[Provider], *, offline: bool, timeout: float,
     it whenever it verifies; never does not. A key mismatch anywhere is exit 3 first, never a
     reason to switch. Routes name the providers whose mapping is decided (none offline in auto).
     """
-    check_mode(chosen, mode)
+    check_mode(chosen, mode, origin)
     if offline:
         missing = [p.name for p in chosen if not p.keys]
         if missing:

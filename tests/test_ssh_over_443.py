@@ -60,6 +60,18 @@ def test_always_for_a_provider_without_fallback_is_exit_2(home: Path) -> None:
     assert not (home / ".ssh" / "known_hosts").exists()  # refused before anything was written
 
 
+def test_the_team_file_sets_ssh_over_443_and_is_named_when_it_is_wrong(home: Path, tmp_path: Path) -> None:
+    team = tmp_path / "team.toml"
+    team.write_text('[setup]\nssh_over_443 = "always"\n')
+    r = onboard("hosts", "verify", "github", "azure-devops", "--offline", "--config", str(team))
+    assert r.returncode == 2, r.output
+    assert "team.toml" in r.stderr and "always: azure-devops has no fallback endpoint" in r.stderr
+    assert onboard("hosts", "verify", "github", "--offline", "--config", str(team), "--known-hosts",
+                   str(tmp_path / "kh")).returncode == 0
+    config = (home / ".ssh" / "config").read_text()  # offline + always: the mapping is written from the pins
+    assert "Host github.com ssh.github.com\n    HostName ssh.github.com\n    Port 443\n" in config
+
+
 # -- the canonical host's port 22 on another loopback address ---------------------------------
 @pytest.fixture(params=KINDS)
 def blocked22(request: pytest.FixtureRequest) -> Iterator[str]:

@@ -64,8 +64,9 @@ def ensure_trusted(r: Run, chosen: list[prov.Provider]) -> known_hosts.MergeResu
         console.step(f"Writing pinned host keys for {names} (offline: not probing)")
     else:
         console.step(f"Checking the live host keys of {names} against the pins")
-    pins, verdicts, unreachable, routes = hostkeys.verify(chosen, offline=s.offline, timeout=s.timeout,
-                                                          mode=s.ssh_over_443)
+    pins, verdicts, unreachable, routes = hostkeys.verify(
+        chosen, offline=s.offline, timeout=s.timeout, mode=s.ssh_over_443,
+        origin=s.origins.get("ssh_over_443", "--ssh-over-443"))
     for route in routes:
         if route.via is not None and route.reason and route.reason.startswith("--"):
             console.info(f"{route.provider.name}: {route.reason}: ssh goes to {route.via.pattern}")
