@@ -60,6 +60,13 @@ def test_always_for_a_provider_without_fallback_is_exit_2(home: Path) -> None:
     assert not (home / ".ssh" / "known_hosts").exists()  # refused before anything was written
 
 
+def test_setup_refuses_always_without_fallback_before_writing_a_key(home: Path) -> None:
+    r = onboard("setup", "-y", "--no-passphrase", "--providers", "azure-devops", "--ssh-over-443", "always")
+    assert r.returncode == 2, r.output
+    assert "--ssh-over-443 always: azure-devops has no fallback endpoint" in r.stderr
+    assert not (home / ".ssh").exists()
+
+
 def test_the_team_file_sets_ssh_over_443_and_is_named_when_it_is_wrong(home: Path, tmp_path: Path) -> None:
     team = tmp_path / "team.toml"
     team.write_text('[setup]\nssh_over_443 = "always"\n')
