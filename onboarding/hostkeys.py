@@ -159,7 +159,7 @@ class Route:
 
     provider: Provider
     via: Host | None
-    reason: str | None = None  # why port 22 was given up (auto), for the report
+    reason: str | None = None  # why port 22 was given up (auto), for the report; None: asked for (always)
 
 
 def check_mode(chosen: Sequence[Provider], mode: str, origin: str = "--ssh-over-443") -> None:
@@ -236,7 +236,7 @@ def _route(p: Provider, probes: Sequence[Probe], mode: str) -> Route:
     fallback_ok = _error_of(probes, p, p.fallback) is None
     canonical_error = _error_of(probes, p, p.canonical)
     if mode == "always":
-        return Route(p, p.fallback if fallback_ok else None, "--ssh-over-443 always")
+        return Route(p, p.fallback if fallback_ok else None)
     if canonical_error is not None and fallback_ok:
         return Route(p, p.fallback, canonical_error.message)
     return Route(p, None)

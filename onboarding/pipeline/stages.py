@@ -68,8 +68,8 @@ def ensure_trusted(r: Run, chosen: list[prov.Provider]) -> known_hosts.MergeResu
         chosen, offline=s.offline, timeout=s.timeout, mode=s.ssh_over_443,
         origin=s.origins.get("ssh_over_443", "--ssh-over-443"))
     for route in routes:
-        if route.via is not None and route.reason and route.reason.startswith("--"):
-            console.info(f"{route.provider.name}: {route.reason}: ssh goes to {route.via.pattern}")
+        if route.via is not None and route.reason is None:
+            console.info(f"{route.provider.name}: --ssh-over-443 always: ssh goes to {route.via.pattern}")
         elif route.via is not None:
             console.warn(f"{route.reason}; port 22 looks blocked here: {route.provider.name} is reached through "
                          f"its fallback {route.via.pattern} (same host keys)")
