@@ -110,6 +110,9 @@ def test_hosts_verify_auto_maps_a_blocked_port_22_to_the_fallback(sshd: Sshd, tm
     assert "port 22 looks blocked here" in r.stderr
     config = (home / ".ssh" / "config").read_text()
     assert f"Host {blocked22} 127.0.0.1\n    HostName 127.0.0.1\n    Port {sshd.port}\n" in config
+    again = onboard("hosts", "verify", "corp", "--providers-file", str(pins), "--timeout", "2", "--json")
+    assert json.loads(again.stdout)["ssh_over_443"] == {"corp": f"[127.0.0.1]:{sshd.port}"}
+    assert (home / ".ssh" / "config").read_text() == config  # a rerun changes nothing
     # never: the mapping goes, and the blocked port is exit 4 with the way out named
     r = onboard("hosts", "verify", "corp", "--providers-file", str(pins), "--timeout", "2", "--no-hash",
                 "--ssh-over-443", "never")
