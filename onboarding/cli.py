@@ -115,6 +115,9 @@ def _host_options(p: argparse.ArgumentParser) -> None:
                    help="seconds for each connection and key exchange (default 10)")
     g.add_argument("--hash", action=argparse.BooleanOptionalAction, default=S,
                    help="hash host names in known_hosts (default: ssh's HashKnownHosts)")
+    g.add_argument("--ssh-over-443", choices=("auto", "always", "never"), default=S,
+                   help="use a provider's fallback endpoint (GitHub: ssh.github.com:443) when port 22 is "
+                   "blocked (auto, the default), always, or never")
 
 
 def _clone_options(p: argparse.ArgumentParser) -> None:

@@ -102,6 +102,16 @@ def _parse_scheme(text: str, scheme: str) -> RepoUrl:
     return _checked(RepoUrl(text, parts.username, parts.hostname, port, parts.path))
 
 
+def names_port(u: RepoUrl) -> bool:
+    """Whether the URL itself names a port (ssh://host:22/...): git then passes it as `ssh -p`."""
+    if not _SCHEME.match(u.text):
+        return False  # the scp-like form has no place for a port
+    try:
+        return urlsplit(u.text).port is not None
+    except ValueError:
+        return False
+
+
 def with_user(u: RepoUrl, user: str) -> RepoUrl:
     """The same URL with a login user (for scp-like and ssh:// forms alike)."""
     if _SCHEME.match(u.text):

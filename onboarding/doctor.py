@@ -12,7 +12,7 @@ from typing import Literal
 
 from onboarding import known_hosts, proc, sshconfig
 from onboarding.instance import Target, detect_compute_instance
-from onboarding.providers import Provider
+from onboarding.providers import Host, Provider
 
 
 @dataclass(frozen=True)
@@ -171,30 +171,65 @@ def check_agent(key: Path, tgt: Target) -> list[Check]:
     return [Check("agent", "pass", f"the agent at {sock} holds {key} ({fingerprint_of_blob(blob)})")]
 
 
-GREETINGS = ("successfully authenticated", "Welcome to GitLab", "logged in as", "Shell access is not supported",
-             "authenticated via ssh key")
-
-
-def check_auth(p: Provider, key: Path, kh: Path, timeout: float, agent_sock: Path | None = None) -> Check:
-    """`ssh -T`: providers greet and exit non-zero on success, so read the greeting."""
-    h = p.canonical
+def check_auth(p: Provider, key: Path, kh: Path, timeout: float, agent_sock: Path | None = None, *,
+               repos: Sequence[str] = (), config: Path | None = None) -> list[Check]:
+    """`ssh -v -T` as each user of the team's repository URLs (else the provider's): a pass is ssh
+    saying it authenticated, whatever the server prints after (a greeting, a plain git-shell's
+    refusal of a shell, nothing) and whatever it exits with; the endpoint that answered is shown."""
+    from onboarding import sshlogin
     from onboarding.clone import SshOptions, ssh_argv
 
-    argv = [*ssh_argv(SshOptions(key, kh, batch=True, agent_sock=agent_sock, connect_timeout=timeout)), "-T",
-            "-p", str(h.port), f"{p.user}@{h.name}"]
-    done = proc.run(argv, timeout=timeout + 5, extra={"SSH_AUTH_SOCK": str(agent_sock)} if agent_sock else None)
-    if done.timed_out:
-        return Check(f"auth:{p.name}", "fail", f"ssh -T {h.pattern} timed out", "check the network")
-    said = (done.out + done.err).strip()
-    if done.returncode == 0 or any(g in said for g in GREETINGS):
-        greeting = said.splitlines()[0] if said else "ok"
-        return Check(f"auth:{p.name}", "pass", f"{h.pattern} accepts the key ({greeting})")
-    fix = f"add {key}.pub at {p.add_key_url}" if "Permission denied" in said and p.add_key_url else "see ssh's message"
-    return Check(f"auth:{p.name}", "fail", f"{h.pattern}: {said.splitlines()[-1] if said else done.returncode}", fix)
+    base = ssh_argv(SshOptions(key, kh, batch=True, agent_sock=agent_sock, connect_timeout=timeout))
+    is_mapped = config is not None and sshlogin.mapped(config, p.name)
+    out = []
+    for user, h in sshlogin.logins(p, repos):
+        login, code = sshlogin.log_in(base, user, h, is_mapped=is_mapped, timeout=timeout,
+                                      extra={"SSH_AUTH_SOCK": str(agent_sock)} if agent_sock else None)
+        who = f"{user}@{h.pattern}"
+        if login.timed_out:
+            out.append(Check(f"auth:{p.name}", "fail", f"ssh -T {who} timed out", "check the network"))
+        elif login.ok:
+            via = f" via {login.endpoint}" if login.endpoint and is_mapped else ""
+            said = f" ({login.said[0]})" if login.said else ""
+            out.append(Check(f"auth:{p.name}", "pass", f"{who} accepts the key{via}{said}"))
+        else:
+            denied = any("Permission denied" in line for line in login.said)
+            fix = f"add {key}.pub at {p.add_key_url}" if denied and p.add_key_url else "see ssh's message"
+            out.append(Check(f"auth:{p.name}", "fail", f"{who}: {login.last(code)}", fix))
+    return out
+
+
+def check_routes(chosen: Sequence[Provider], config: Path) -> list[Check]:
+    """Per provider, where ssh really goes for its canonical host (`ssh -G`), and whether that is
+    the managed block's fallback mapping (SSH over 443) or an earlier line of the user's own."""
+    from onboarding import sshlogin
+
+    out = []
+    for p in chosen:
+        h = p.canonical
+        got = sshlogin.effective(config, h)
+        if got is None:
+            continue
+        where = Host(got[0].lower(), got[1])
+        is_mapped = sshlogin.mapped(config, p.name)
+        if is_mapped and p.fallback is not None and where != p.fallback:
+            out.append(Check(f"route:{p.name}", "warn", f"the managed block sends {h.name} to {p.fallback.pattern}, "
+                             f"but ssh goes to {where.pattern}: an earlier line of {config} wins",
+                             f"remove that HostName/Port for {h.name}, or `onboard hosts verify {p.name} "
+                             "--ssh-over-443 never`"))
+        elif is_mapped:
+            out.append(Check(f"route:{p.name}", "pass", f"{h.name} goes to {where.pattern} "
+                             "(SSH over 443: port 22 was blocked; the managed block maps it)"))
+        elif where != h:
+            out.append(Check(f"route:{p.name}", "pass", f"{h.name} goes to {where.pattern} (your own ssh config)"))
+        else:
+            out.append(Check(f"route:{p.name}", "pass", f"{h.name} goes to {where.pattern} (direct)"))
+    return out
 
 
 def auth_checks(chosen: Sequence[Provider], key: Path, kh: Path, timeout: float, secret: bytes | None,
-                *, passphrase_hint: str = "give its passphrase") -> list[Check]:  # noqa: S107 - advice, not a secret
+                *, passphrase_hint: str = "give its passphrase",  # noqa: S107 - advice, not a secret
+                repos: Sequence[str] = (), config: Path | None = None) -> list[Check]:
     """`ssh -T` to each provider. A key with a passphrase is opened once with `secret` and signs
     through a private agent: BatchMode ssh with no agent would read as "Permission denied"."""
     from onboarding.keys import is_encrypted
@@ -202,7 +237,7 @@ def auth_checks(chosen: Sequence[Provider], key: Path, kh: Path, timeout: float,
     if not chosen:
         return []
     if not os.path.lexists(key) or not is_encrypted(key):
-        return [check_auth(p, key, kh, timeout) for p in chosen]
+        return [c for p in chosen for c in check_auth(p, key, kh, timeout, repos=repos, config=config)]
     if secret is None:
         return [Check("auth", "fail", f"{key} has a passphrase and none was given: ssh could not use it",
                       passphrase_hint)]
@@ -216,7 +251,8 @@ def auth_checks(chosen: Sequence[Provider], key: Path, kh: Path, timeout: float,
         return [Check("auth", "fail", exc.message, passphrase_hint)]
     # A fresh agent of our own: never the session's (or, under --user, root's) agent.
     with private_agent(loaded, f"onboard:{key}") as sock:
-        return [check_auth(p, key, kh, timeout, agent_sock=sock) for p in chosen]
+        return [c for p in chosen for c in check_auth(p, key, kh, timeout, agent_sock=sock, repos=repos,
+                                                      config=config)]
 
 
 def present_providers(catalogue: Mapping[str, Provider], kh: Path) -> list[Provider]:

@@ -183,13 +183,42 @@ def pins_for(provider: Provider, accepted: Sequence[str] = ()) -> list[Pin]:
     return [Pin(h.pattern, keys, exclusive=True, also=also) for h in provider.hosts]
 
 
-def verify(chosen: Sequence[Provider], *, offline: bool,
-           timeout: float) -> tuple[list[Pin], list[Verdict], list[NetworkError]]:
-    """Pins to write for all `chosen`, or raise (HostKeyError before NetworkError) and write nothing.
+@dataclass(frozen=True)
+class Route:
+    """Where ssh goes for one provider: `via` its fallback endpoint, or direct (None), and why."""
+
+    provider: Provider
+    via: Host | None
+    reason: str | None = None  # why port 22 was given up (auto), for the report; None: asked for (always)
+
+
+def check_mode(chosen: Sequence[Provider], mode: str, origin: str = "--ssh-over-443") -> None:
+    """`always` needs a fallback for every chosen provider: exit 2 before any probe. `origin`
+    names where the value came from (the flag, ONBOARD_SSH_OVER_443 or the team file)."""
+    if mode != "always":
+        return
+    missing = [p.name for p in chosen if p.fallback is None]
+    if missing:
+        raise UsageError(
+            f"{origin} always: {', '.join(missing)} has no fallback endpoint",
+            hint="choose providers that have one (GitHub), or --ssh-over-443 auto; docs/host-keys.md says how a "
+            "team file names one",
+        )
+
+
+def verify(chosen: Sequence[Provider], *, offline: bool, timeout: float, mode: str = "never",
+           origin: str = "--ssh-over-443") -> tuple[list[Pin], list[Verdict], list[NetworkError], list[Route]]:
+    """Pins to write for all `chosen`, and where ssh goes for each; or raise (HostKeyError before
+    NetworkError) and write nothing.
 
     An unreachable *alias* (say ssh.github.com:443 behind a firewall) does not fail the run when
     the provider's canonical host verified: the aliases share its keys. It is returned instead.
+    `mode` (--ssh-over-443): auto uses a provider's fallback when its canonical host gave a
+    NetworkError (refused, timed out, no banner, not SSH) and the fallback verified; always uses
+    it whenever it verifies; never does not. A key mismatch anywhere is exit 3 first, never a
+    reason to switch. Routes name the providers whose mapping is decided (none offline in auto).
     """
+    check_mode(chosen, mode, origin)
     if offline:
         missing = [p.name for p in chosen if not p.keys]
         if missing:
@@ -197,25 +226,63 @@ def verify(chosen: Sequence[Provider], *, offline: bool,
                 f"--offline needs full keys, but {', '.join(missing)} pins fingerprints only",
                 hint="drop --offline so the live keys can be probed and matched",
             )
-        return [pin for p in chosen for pin in pins_for(p)], [], []
+        routes = [] if mode == "auto" else [Route(p, p.fallback if mode == "always" else None) for p in chosen]
+        return [pin for p in chosen for pin in pins_for(p)], [], [], routes
     probes = probe_all(chosen, timeout)
     verdicts = [judge(pr.provider, pr.host, pr.live) for pr in probes if pr.error is None]
     failed = [v for v in verdicts if v.problems]
     if failed:
         raise _host_key_error(failed)
-    errors = [pr.error for pr in probes if pr.error is not None and pr.host == pr.provider.canonical]
-    aliases = [pr.error for pr in probes if pr.error is not None and pr.host != pr.provider.canonical]
+    routes = [_route(p, probes, mode) for p in chosen]
+    errors: list[Probe] = []
+    aliases: list[NetworkError] = []
+    for pr in probes:
+        if pr.error is None:
+            continue
+        route = next(r for r in routes if r.provider is pr.provider)
+        if pr.host == pr.provider.canonical and route.via is not None:
+            continue  # port 22 given up for the fallback: reported as the route's reason
+        needed = pr.host == pr.provider.canonical or (mode == "always" and pr.host == pr.provider.fallback)
+        if needed:
+            errors.append(pr)
+        else:
+            aliases.append(pr.error)
     if errors:
-        raise NetworkError(
-            "; ".join(e.message for e in errors),
-            hint="check the network (and any proxy or firewall on port 22/443); "
-            "--offline writes the pinned keys without probing",
-        )
+        raise _network_error(errors, mode)
     pins: list[Pin] = []
     for p in chosen:
         accepted = [k for v in verdicts if v.provider is p for k in v.accepted]
         pins.extend(pins_for(p, accepted))
-    return pins, verdicts, aliases
+    return pins, verdicts, aliases, routes
+
+
+def _error_of(probes: Sequence[Probe], provider: Provider, host: Host) -> NetworkError | None:
+    return next((pr.error for pr in probes if pr.provider is provider and pr.host == host), None)
+
+
+def _route(p: Provider, probes: Sequence[Probe], mode: str) -> Route:
+    if p.fallback is None or mode == "never":
+        return Route(p, None)
+    fallback_ok = _error_of(probes, p, p.fallback) is None
+    canonical_error = _error_of(probes, p, p.canonical)
+    if mode == "always":
+        return Route(p, p.fallback if fallback_ok else None)
+    if canonical_error is not None and fallback_ok:
+        return Route(p, p.fallback, canonical_error.message)
+    return Route(p, None)
+
+
+def _network_error(failed: Sequence[Probe], mode: str) -> NetworkError:
+    hints = ["check the network (and any proxy or firewall on port 22/443); "
+             "--offline writes the pinned keys without probing"]
+    blocked = [pr.provider for pr in failed if pr.host == pr.provider.canonical]
+    if any(p.fallback is None for p in blocked):
+        names = ", ".join(sorted({p.title for p in blocked if p.fallback is None}))
+        hints.append(f"if this network lets only HTTPS out, SSH is not reachable from it for {names}: "
+                     "clone over HTTPS instead (docs/clone.md, \"When port 22 is blocked\")")
+    if mode == "never" and any(p.fallback is not None for p in blocked):
+        hints.append("--ssh-over-443 auto would try the provider's fallback endpoint on port 443")
+    return NetworkError("; ".join(pr.error.message for pr in failed if pr.error is not None), hint="; ".join(hints))
 
 
 def _host_key_error(failed: Sequence[Verdict]) -> HostKeyError:

@@ -24,7 +24,7 @@ else:  # pragma: no cover
 _FIELDS = {
     "hosts", "port", "user", "keys", "fingerprints", "revoked",
     "add_key_url", "docs_url", "title", "paste",
-    "api", "api_url",
+    "api", "api_url", "fallback",
 }
 APIS = ("github", "gitlab", "bitbucket", "gitea")  # the key APIs onboarding/api speaks
 _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
@@ -71,6 +71,7 @@ class Provider:
     source: str
     api: str | None = None  # which key API the provider speaks (APIS), and where
     api_url: str | None = None
+    fallback: Host | None = None  # one of `hosts`: where ssh goes when port 22 is blocked (SSH over 443)
 
     @property
     def canonical(self) -> Host:
@@ -185,10 +186,11 @@ def parse_provider(name: str, raw: Any, source: str) -> Provider:
             _check_text(source, name, key, raw[key].replace("\n", " ") if key == "paste" else raw[key])
         strings[key] = raw.get(key)
     _check_api(strings["api"], strings["api_url"], source, name)
+    hosts = _hosts(raw, source, name, port)
     return Provider(
         name=name,
         title=strings["title"] or name,
-        hosts=_hosts(raw, source, name, port),
+        hosts=hosts,
         user=strings["user"] or "git",
         keys=keys,
         fingerprints=frozenset(key_fps | set(fps)),
@@ -199,7 +201,26 @@ def parse_provider(name: str, raw: Any, source: str) -> Provider:
         source=source,
         api=strings["api"],
         api_url=strings["api_url"],
+        fallback=_fallback(raw, hosts, port, source, name),
     )
+
+
+def _fallback(raw: Mapping[str, Any], hosts: tuple[Host, ...], port: int, source: str, name: str) -> Host | None:
+    """The `fallback` endpoint: one of the provider's hosts other than the canonical one, so it is
+    pinned with the provider's keys like every other host (never a host of its own)."""
+    text = raw.get("fallback")
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise _err(source, name, "fallback must be a string ([name]:port)")
+    try:
+        host = host_from_text(text, port)
+    except ValueError as exc:
+        raise _err(source, name, f"fallback: {exc}") from None
+    if host not in hosts[1:]:
+        raise _err(source, name, f"fallback {host.pattern} must be one of its hosts other than the first "
+                   f"({', '.join(h.pattern for h in hosts[1:]) or 'it has no other'})")
+    return host
 
 
 def _check_api(api: str | None, url: str | None, source: str, name: str) -> None:

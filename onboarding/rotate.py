@@ -19,16 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from onboarding import keys, proc
+from onboarding import keys
 from onboarding.api import KeyClient, RemoteKey
 from onboarding.errors import GitError, OnboardError, PartialRemovalError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-
-GREETINGS = ("successfully authenticated", "Welcome to GitLab", "logged in as", "Shell access is not supported",
-             "authenticated via ssh key", "Hi there")
-
 
 @dataclass
 class Site:
@@ -40,6 +36,8 @@ class Site:
     port: int
     user: str
     add_key_url: str | None = None
+    logins: tuple[str, ...] = ()  # the users of the team's repository URLs here (each proven); () -> user
+    mapped: bool = False  # the managed block sends this provider to its fallback: no `-p` (SSH over 443)
     old: RemoteKey | None = None
     new: RemoteKey | None = None
     added: bool = False  # by this run (rollback removes only these)
@@ -89,18 +87,20 @@ def verify(sites: Sequence[Site], key_path: Path, key: PrivateKeyTypes, comment:
 
 
 def _log_in_each(sites: Sequence[Site], key_path: Path, known_hosts: Path, sock: Path, timeout: float) -> None:
+    """A proof is ssh saying it authenticated (sshlogin), whatever the server prints after."""
+    from onboarding import sshlogin
     from onboarding.clone import SshOptions, ssh_argv
+    from onboarding.providers import Host
 
+    base = ssh_argv(SshOptions(key_path, known_hosts, batch=True, agent_sock=sock, connect_timeout=timeout))
     for s in sites:
-        argv = [*ssh_argv(SshOptions(key_path, known_hosts, batch=True, agent_sock=sock, connect_timeout=timeout)),
-                "-T",
-                "-p", str(s.port), f"{s.user}@{s.host}"]
-        done = proc.run(argv, timeout=timeout + 5, extra={"SSH_AUTH_SOCK": str(sock)})
-        said = (done.out + done.err).strip()
-        if done.timed_out or not (done.returncode == 0 or any(g in said for g in GREETINGS)):
-            last = said.splitlines()[-1] if said else f"exit {done.returncode}"
-            raise GitError(f"{s.provider}: the new key was registered but logging in with it failed ({last})",
-                           hint="nothing was removed: the old key still works everywhere")
+        for user in s.logins or (s.user,):
+            login, code = sshlogin.log_in(base, user, Host(s.host, s.port), is_mapped=s.mapped, timeout=timeout,
+                                          extra={"SSH_AUTH_SOCK": str(sock)})
+            if not login.ok:
+                raise GitError(f"{s.provider}: the new key was registered but logging in with it failed "
+                               f"(as {user}: {'timed out' if login.timed_out else login.last(code)})",
+                               hint="nothing was removed: the old key still works everywhere")
 
 
 def rollback(sites: Sequence[Site]) -> list[str]:

@@ -21,6 +21,7 @@ _FALSE = {"0", "false", "no", "off"}
 KEY_TYPES = ("rsa", "ed25519")
 TARGETS = ("local", "cloudfiles")
 SDKS = ("all", "v1", "v2")
+SSH_OVER_443 = ("auto", "always", "never")
 
 
 class Settings(NamedTuple):
@@ -52,6 +53,7 @@ class Settings(NamedTuple):
     offline: bool = False
     timeout: float = 10.0
     hash: bool | None = None
+    ssh_over_443: str = "auto"  # auto|always|never: a provider's fallback endpoint when port 22 is blocked
     # clone / setup
     repos: tuple[str, ...] = ()
     target: str = "local"
@@ -326,6 +328,8 @@ def problems(s: Settings) -> list[UsageError]:
         bad(f"{o('target')} must be local or cloudfiles, not {s.target!r}")
     if s.sdk not in SDKS:
         bad(f"{o('sdk')} must be one of {', '.join(SDKS)}, not {s.sdk!r}")
+    if s.ssh_over_443 not in SSH_OVER_443:
+        bad(f"{o('ssh_over_443')} must be one of {', '.join(SSH_OVER_443)}, not {s.ssh_over_443!r}")
     if not 0 < s.timeout <= 600:
         bad(f"{o('timeout')} {s.timeout}: choose more than 0 and at most 600 seconds")
     if s.depth is not None and s.depth < 1:

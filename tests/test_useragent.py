@@ -217,7 +217,8 @@ def test_rotates_login_proof_names_its_private_agent(tmp_path: Path, monkeypatch
 
     def fake_run(argv: list[str], **kw: object) -> proc.Completed:
         seen.append(list(argv))
-        return proc.Completed(1, b"", b"Hi there! You've successfully authenticated", False)
+        return proc.Completed(1, b"", b'debug1: Authenticated to 127.0.0.1 ([127.0.0.1]:22) using "publickey".\n'
+                              b"Hi there! You've successfully authenticated", False)
 
     monkeypatch.setattr(proc, "run", fake_run)
     site = rotate.Site("local", client=None, host="127.0.0.1", port=22, user="git")  # type: ignore[arg-type]

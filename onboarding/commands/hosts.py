@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from onboarding import fsutil, sshconfig
 from onboarding import providers as prov
 from onboarding.console import Console, Result
 from onboarding.pipeline import Run
@@ -16,6 +17,8 @@ def verify_cmd(settings: Settings, console: Console) -> Result:
     r = Run.start(settings, Secrets(), console)
     chosen = prov.select(r.catalogue, settings.providers or tuple(r.catalogue))
     result = ensure_trusted(r, chosen)
+    block = sshconfig.read(fsutil.read_bytes(r.target.ssh_dir / "config") or b"")
+    mapped = {st.name: prov.Host(st.hostname, st.port or 22).pattern for st in block if st.hostname}
     return Result({
         "known_hosts": str(r.known_hosts),
         "providers": [p.name for p in chosen],
@@ -24,6 +27,8 @@ def verify_cmd(settings: Settings, console: Console) -> Result:
         "removed": list(result.removed),
         "neutralised": list(result.neutralised),
         "cert_authorities": list(result.cert_authorities),
+        # where the managed block sends each provider (SSH over 443), null: straight to its host
+        "ssh_over_443": {p.name: mapped.get(p.name) for p in chosen},
     })
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from onboarding import fsutil, keys, rotate, signing, sshconfig
-from onboarding.api import RemoteKey, TokenError, lifecycle
+from onboarding.api import KeyClient, RemoteKey, TokenError, lifecycle
 from onboarding.api.github import GitHub
 from onboarding.console import Console, Result
 from onboarding.errors import OnboardError, PartialRemovalError, UsageError
@@ -148,9 +148,7 @@ def rotate_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
     _check_skipped(settings, catalogue, names)
     path = r.key_path
     old_line = _public_line(r, required=True) or ""
-    sites = [rotate.Site(n, c, catalogue[n].canonical.name, catalogue[n].canonical.port, catalogue[n].user,
-                         catalogue[n].add_key_url)
-             for n, c in zip(names, clients(r, names), strict=True)]
+    sites = [_site(r, catalogue[n], c) for n, c in zip(names, clients(r, names), strict=True)]
     secret = secrets.passphrase
     if secret is None and not settings.no_passphrase:
         secret = r.prompter.new_passphrase(flags=PASSPHRASE_FLAGS)
@@ -188,6 +186,16 @@ def rotate_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
     if moved:
         console.ok("the new key also replaces the old one as a signing key on " + ", ".join(moved))
     return Result(data())
+
+
+def _site(r: Run, p: Provider, client: KeyClient) -> rotate.Site:
+    """Where rotate proves the new key: the canonical host, as each user of the team's repository
+    URLs there (else the provider's), through the fallback when the managed block maps it."""
+    from onboarding import sshlogin
+
+    users = tuple(dict.fromkeys(user for user, _ in sshlogin.logins(p, r.settings.repos)))
+    return rotate.Site(p.name, client, p.canonical.name, p.canonical.port, p.user, p.add_key_url, logins=users,
+                       mapped=sshlogin.mapped(r.target.ssh_dir / "config", p.name))
 
 
 def _check_skipped(settings: Settings, catalogue: dict[str, Provider], names: Sequence[str]) -> None:

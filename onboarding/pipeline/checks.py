@@ -32,6 +32,9 @@ def preflight(r: Run) -> None:
     if r.secrets.passphrase is None and not s.no_passphrase and not r.secrets.problems and r.needs_passphrase():
         problems.append(f"a passphrase for {r.key_path}: pass {PASSPHRASE_FLAGS}")
     chosen = check(chosen_providers, r) or []
+    from onboarding.hostkeys import check_mode
+
+    check(check_mode, chosen, s.ssh_over_443, s.origins.get("ssh_over_443", "--ssh-over-443"))  # before the key
     for url in s.repos:
         u = check(cl.parse_url, url)
         if u is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from onboarding import clone as cl
-from onboarding import hostkeys, keys, known_hosts, repourl, sshconfig
+from onboarding import fsutil, hostkeys, keys, known_hosts, repourl, sshconfig
 from onboarding import providers as prov
 from onboarding.console import Board
 from onboarding.errors import ConflictError, GitError, HostKeyError, OnboardError, UsageError
@@ -122,7 +122,22 @@ def _prepare(r: Run, url_text: str, verified: set[str]) -> CloneResult | _Planne
     name = provider.name if provider else url.host
     if sshconfig.update(config, name, hosts, None, **sshconfig.key_change(r.key_path, r.target.home)):
         r.console.info(f"{config}: {', '.join(hosts)} use {r.key_path} (managed block)")
+    if provider is not None:
+        _warn_explicit_port(r, url, provider, config)
     return _Planned(url, dest, provider)
+
+
+def _warn_explicit_port(r: Run, url: cl.RepoUrl, provider: prov.Provider, config: Path) -> None:
+    """git passes a port named in the URL as `ssh -p`, which wins over the block's `Port`: such a
+    remote cannot follow the fallback mapping (SSH over 443) the block holds for its provider."""
+    if not cl.names_port(url):
+        return
+    mapped = next((st for st in sshconfig.read(fsutil.read_bytes(config) or b"")
+                   if st.name == provider.name and st.port is not None), None)
+    if mapped is not None and url.port != mapped.port:
+        r.console.warn(f"{url.text} names port {url.port}: ssh's -p wins over the managed block's `Port "
+                       f"{mapped.port}`, so this remote cannot follow the fallback mapping of {provider.name} "
+                       "(port 22 is blocked here); write the URL without the port")
 
 
 def _with_hint(exc: OnboardError, r: Run, provider: prov.Provider | None) -> OnboardError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from onboarding import fsutil, hostkeys, identity, keys, known_hosts, proc, repourl
+from onboarding import fsutil, hostkeys, identity, keys, known_hosts, proc, repourl, sshconfig
 from onboarding import providers as prov
 from onboarding.console import Console
 from onboarding.errors import OnboardError
@@ -64,7 +64,15 @@ def ensure_trusted(r: Run, chosen: list[prov.Provider]) -> known_hosts.MergeResu
         console.step(f"Writing pinned host keys for {names} (offline: not probing)")
     else:
         console.step(f"Checking the live host keys of {names} against the pins")
-    pins, verdicts, unreachable = hostkeys.verify(chosen, offline=s.offline, timeout=s.timeout)
+    pins, verdicts, unreachable, routes = hostkeys.verify(
+        chosen, offline=s.offline, timeout=s.timeout, mode=s.ssh_over_443,
+        origin=s.origins.get("ssh_over_443", "--ssh-over-443"))
+    for route in routes:
+        if route.via is not None and route.reason is None:
+            console.info(f"{route.provider.name}: --ssh-over-443 always: ssh goes to {route.via.pattern}")
+        elif route.via is not None:
+            console.warn(f"{route.reason}; port 22 looks blocked here: {route.provider.name} is reached through "
+                         f"its fallback {route.via.pattern} (same host keys)")
     for v in verdicts:
         console.ok(f"{v.host.pattern}: {len(v.accepted)} key(s) match the pins of {v.provider.name}")
     for err in unreachable:
@@ -90,7 +98,25 @@ def ensure_trusted(r: Run, chosen: list[prov.Provider]) -> known_hosts.MergeResu
         console.ok(f"{path}: added {len(result.added)} pinned key line(s)" + (" (hashed)" if any(asked) else ""))
     elif not result.removed and not result.neutralised:
         console.ok(f"{path} already trusts exactly the pinned keys")
+    write_routes(r, routes)
     return result
+
+
+def write_routes(r: Run, routes: list[hostkeys.Route]) -> None:
+    """The managed block's HostName/Port per provider: set for a fallback in use, removed otherwise
+    (a removal where there is no block leaves the file byte-identical). After known_hosts: ssh
+    must trust the fallback's name before anything sends it there."""
+    config = r.target.ssh_dir / "config"
+    for route in routes:
+        p, via = route.provider, route.via
+        hosts = [h.name for h in p.hosts]
+        changed = sshconfig.update(config, p.name, hosts, None, hostname=via.name if via else None,
+                                   port=via.port if via else None)
+        if changed and via is not None:
+            r.console.ok(f"{config}: {', '.join(hosts)} go to {via.pattern} (managed block); "
+                         "clone URLs and remotes keep the canonical name")
+        elif changed:
+            r.console.info(f"{config}: the fallback mapping of {p.name} was removed: ssh goes to port 22 again")
 
 
 # -- git identity ---------------------------------------------------------------------------
