@@ -33,7 +33,9 @@ def test_a_signal_during_a_silent_probe_ends_the_run_promptly(silent: int, home:
     pins.write_text(f'[providers.quiet]\nhosts = ["[127.0.0.1]:{silent}"]\nkeys = ["{KEY}"]\n')
     p = subprocess.Popen([sys.executable, "-m", "onboarding", "hosts", "verify", "quiet", "--providers-file", str(pins),
                           "--timeout", "20"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                         # a suite started in the background (`cmd &`) ignores SIGINT, and children inherit that
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(3)  # started, connected, and waiting for the server's banner
     assert p.poll() is None, p.communicate()
     sent = time.monotonic()
