@@ -97,6 +97,10 @@ def _key_options(p: argparse.ArgumentParser, *, making: bool = True) -> None:
                        help="create a key without a passphrase (only when asked for)")
         g.add_argument("--force", action="store_true", default=S,
                        help="replace an existing key, moving the old pair to a timestamped backup")
+        g.add_argument("--signing", action="store_true", default=S,
+                       help="sign commits with this key: git's config and allowed signers (docs/signing.md)")
+        g.add_argument("--signing-overwrite", action="store_true", default=S,
+                       help="with --signing: replace signing settings git already has (default: keep and report)")
 
 
 def _host_options(p: argparse.ArgumentParser) -> None:
@@ -283,6 +287,9 @@ def _keys(p: argparse.ArgumentParser) -> None:
         a.add_argument("--providers-file", type=Path, metavar="FILE", default=S,
                        help="extra providers (same schema as providers.toml; api, api_url name their key API)")
         _upload_options(a)
+    ksub.choices["upload"].add_argument(
+        "--signing", action="store_true", default=S,
+        help="also register the key for signing commits (GitHub, GitLab; docs/signing.md)")
     prune = ksub.choices["prune"]
     prune.add_argument("--older-than", type=int, metavar="DAYS", default=S, help="only keys at least DAYS old")
     prune.add_argument("--dry-run", action="store_true", default=S, help="show what would go; remove nothing")
@@ -490,7 +497,7 @@ def _run(ns: argparse.Namespace, console: Console, handoff: Mapping[str, Any] | 
 
         switch = privilege.switch_for(flags)
         if switch is not None:
-            return privilege.hand_over(switch, flags, argv, console)
+            return privilege.hand_over(switch, flags, argv, console, defer=name == "setup")
     if handoff is None and name == "git-info":  # reads no team file and holds no secret: it must start fast
         from onboarding.commands import gitinfo
 
@@ -504,7 +511,7 @@ def _run(ns: argparse.Namespace, console: Console, handoff: Mapping[str, Any] | 
 
         # setup's pre-check reports bad values together with every other problem it finds
         settings = settings_mod.build(flags, os.environ, defer=name == "setup")
-        secrets, _ = sec.load(settings, os.environ, stdin=sec.stdin_reader())
+        secrets, _ = sec.load(settings, os.environ, stdin=sec.stdin_reader(), defer=name == "setup")
         for warning in secrets.warnings:
             console.warn(warning)
     return console.render(dispatch(name, settings, secrets, console))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from onboarding import proc
+from onboarding import proc, repourl
 from onboarding.errors import ConflictError, GitError, NetworkError, UsageError
 from onboarding.instance import Target
 
@@ -69,34 +69,36 @@ def _https_hint(url: str) -> str:
 def parse_url(url: str) -> RepoUrl:
     """Accept scp-like and ssh:// URLs only; everything else is refused with the reason (exit 2)."""
     text = url.strip()
+    shown = repourl.mask(text)  # a token in the URL never reaches the terminal
     if not text or any(ord(c) < 32 for c in text):
-        raise UsageError(f"not a repository URL: {url!r}")
+        raise UsageError(f"not a repository URL: {repourl.mask(url)!r}")
     if text.startswith("-"):
-        raise UsageError(f"refusing {text!r}: it starts with '-' and would be read as an option")
+        raise UsageError(f"refusing {shown!r}: it starts with '-' and would be read as an option")
     if _HELPER.match(text):
-        raise UsageError(f"refusing {text!r}: remote helpers ({text.split('::')[0]}::) can run commands")
+        raise UsageError(f"refusing {shown!r}: remote helpers ({text.split('::')[0]}::) can run commands")
     m = _SCHEME.match(text)
     if m:
         return _parse_scheme(text, m.group(1).lower())
     scp = _SCP.match(text)
     if not scp or "/" in text.split(":", 1)[0]:
-        raise UsageError(f"refusing {text!r}: local paths are not cloned",
+        raise UsageError(f"refusing {shown!r}: local paths are not cloned",
                          hint="give an SSH URL: git@HOST:ORG/REPO.git")
     return _checked(RepoUrl(text, scp["user"], scp["host"], 22, scp["path"]))
 
 
 def _parse_scheme(text: str, scheme: str) -> RepoUrl:
+    shown = repourl.mask(text)
     if scheme in ("http", "https"):
-        raise UsageError(f"refusing {text!r}: this tool clones over SSH", hint=_https_hint(text))
+        raise UsageError(f"refusing {shown!r}: this tool clones over SSH", hint=_https_hint(text))
     if scheme not in ("ssh", "git+ssh", "ssh+git"):
-        raise UsageError(f"refusing {text!r}: {scheme}:// is not SSH", hint="give an SSH URL: git@HOST:ORG/REPO.git")
+        raise UsageError(f"refusing {shown!r}: {scheme}:// is not SSH", hint="give an SSH URL: git@HOST:ORG/REPO.git")
     try:
         parts = urlsplit(text)
         port = parts.port or 22
     except ValueError as exc:  # "Invalid IPv6 URL", a port out of range, ...
-        raise UsageError(f"refusing {text!r}: {exc}") from None
+        raise UsageError(f"refusing {shown!r}: {exc}") from None
     if not parts.hostname or not parts.path.strip("/"):
-        raise UsageError(f"refusing {text!r}: no host or no repository path")
+        raise UsageError(f"refusing {shown!r}: no host or no repository path")
     return _checked(RepoUrl(text, parts.username, parts.hostname, port, parts.path))
 
 
@@ -120,11 +122,11 @@ def with_user(u: RepoUrl, user: str) -> RepoUrl:
 
 def _checked(u: RepoUrl) -> RepoUrl:
     if not _HOST.match(u.host):
-        raise UsageError(f"refusing {u.text!r}: bad host name {u.host!r}")
+        raise UsageError(f"refusing {repourl.mask(u.text)!r}: bad host name {u.host!r}")
     if u.user is not None and not _USER.match(u.user):
-        raise UsageError(f"refusing {u.text!r}: bad user name {u.user!r}")
+        raise UsageError(f"refusing {repourl.mask(u.text)!r}: bad user name {u.user!r}")
     if u.path.startswith("-") or not _NAME.match(u.name) or u.name in (".", ".."):
-        raise UsageError(f"refusing {u.text!r}: cannot make a safe folder name from its path")
+        raise UsageError(f"refusing {repourl.mask(u.text)!r}: cannot make a safe folder name from its path")
     return u
 
 

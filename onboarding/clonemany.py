@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from onboarding import clone as cl
-from onboarding import proc
+from onboarding import proc, repourl
 from onboarding.errors import OnboardError
 
 MAX_PARALLEL = 4  # git and ssh are cheap; the provider's rate limits and the disk are not
@@ -157,7 +157,7 @@ def clone_many(jobs: Sequence[Job], o: cl.SshOptions, *, branch: str | None, dep
         except OnboardError as exc:
             outcomes[i] = exc
         except Exception as exc:  # a bug in one worker is that repository's failure, not a lost thread
-            outcomes[i] = OnboardError(f"cloning {jobs[i].url.text} failed: {exc!r}")
+            outcomes[i] = OnboardError(f"cloning {repourl.mask(jobs[i].url.text)} failed: {exc!r}")
         watcher.finished(i, outcomes[i])
 
     pool = ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(jobs))), thread_name_prefix="clone")

@@ -125,6 +125,21 @@ def _agent_named(tgt: Target) -> bool:
     return any(s.agent for s in sshconfig.read(data))
 
 
+def check_signing(tgt: Target) -> list[Check]:
+    """Commit signing, when git is set up for it: the key, allowed_signers, a sign/verify round trip."""
+    from onboarding import signing
+
+    h = signing.health(tgt.home)
+    if not h.configured:
+        return []
+    if h.problems:
+        return [Check("signing", "fail", what, fix) for what, fix in h.problems]
+    if h.locked:
+        return [Check("signing", "warn", f"{h.key} could not sign without a terminal: the key is locked",
+                      "onboard unlock (or commit from a terminal, where ssh-keygen asks the passphrase)")]
+    return [Check("signing", "pass", f"commits are signed with {h.key} and verify locally")]
+
+
 def check_agent(key: Path, tgt: Target) -> list[Check]:
     """The persistent agent (day two), when the user chose it (the managed block names it, or its
     folder exists): folder and socket private and theirs, the agent answering, the key in it."""

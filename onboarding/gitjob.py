@@ -57,7 +57,9 @@ class Comparison(NamedTuple):
         return all(c.status != "differs" for c in self.checks)
 
     def as_json(self) -> dict[str, Any]:
-        return {"matches": self.matches, "job": self.job._asdict(), "local": {"head": self.head, "remote": self.remote},
+        # The URL as every human output shows it: a job's recorded token is not repeated (issue 22)
+        job = {**self.job._asdict(), "url": repourl.mask(self.job.url) if self.job.url else None}
+        return {"matches": self.matches, "job": job, "local": {"head": self.head, "remote": self.remote},
                 "checks": [c._asdict() for c in self.checks]}
 
 
@@ -66,8 +68,8 @@ def read_job(text: str) -> JobGit:
     """The Git properties in `az ml job show` JSON, a properties object, or MLflow run tags."""
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"--job: not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
+        raise UsageError(f"--job: not JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     props = _git_keys(data)
     if not props:
         raise UsageError("--job: the job carries no Git properties (azureml.git.* / mlflow.source.git.*)",
@@ -80,7 +82,9 @@ def _git_keys(data: object) -> dict[str, str]:
     found: dict[str, str] = {}
     for mapping in _candidates(data):
         for key, value in mapping.items():
-            if isinstance(key, str) and key.startswith(("azureml.git.", "mlflow.source.git.")) and value is not None:
+            # Scalars only: a property is a string (or a number, a boolean); a nested value is not one.
+            if isinstance(key, str) and key.startswith(("azureml.git.", "mlflow.source.git.")) \
+                    and isinstance(value, str | int | float | bool):
                 found.setdefault(key, str(value))
     return found
 
@@ -92,7 +96,7 @@ def _candidates(data: object) -> list[Mapping[str, Any]]:
     run = data.get("run", data)
     tags = run.get("data", {}).get("tags") if isinstance(run, dict) and isinstance(run.get("data"), dict) else None
     if isinstance(tags, list):
-        tags = {t.get("key"): t.get("value") for t in tags if isinstance(t, dict)}
+        tags = {t["key"]: t.get("value") for t in tags if isinstance(t, dict) and isinstance(t.get("key"), str)}
     out = [data, data.get("properties"), data.get("tags"), tags]
     return [m for m in out if isinstance(m, dict)]
 

@@ -7,7 +7,9 @@ name or a key. RSA is asked for through rsa-sha2-512/256 (paramiko >= 5 has no S
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +49,11 @@ def probe_key(host: Host, key_type: str, timeout: float) -> str:
     except OSError as exc:
         raise NetworkError(f"{host.pattern}: cannot connect: {exc.strerror or exc}") from None
     transport = paramiko.Transport(sock)
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.add(sock)
+        if _STOPPING.is_set():  # connected just after ^C: end this one too
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
     try:
         transport.banner_timeout = timeout
         transport.handshake_timeout = timeout
@@ -68,7 +75,24 @@ def probe_key(host: Host, key_type: str, timeout: float) -> str:
         reason = str(exc) or type(exc).__name__
         raise NetworkError(f"{host.pattern}: connection lost during key exchange ({reason})") from None
     finally:
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT.discard(sock)
         transport.close()
+
+
+# The probes' sockets, so that Ctrl-C or SIGTERM (main thread) can end the worker threads at once:
+# a silent server would otherwise hold each one, and the exit, until its timeout.
+_IN_FLIGHT: set[socket.socket] = set()
+_IN_FLIGHT_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def _abort_in_flight() -> None:
+    with _IN_FLIGHT_LOCK:
+        _STOPPING.set()
+        for sock in _IN_FLIGHT:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # the worker's wait ends with EOF: "connection lost"
 
 
 def probe_types(provider: Provider) -> tuple[str, ...]:
@@ -100,8 +124,14 @@ def probe_all(chosen: Sequence[Provider], timeout: float) -> list[Probe]:
 
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(32, max(1, len(jobs)))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(32, max(1, len(jobs))))
+    try:
         list(pool.map(run, jobs))
+    except BaseException:  # ^C or SIGTERM: stop the probes now, not at their timeout
+        _abort_in_flight()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return probes
 
 

@@ -74,7 +74,9 @@ def read_root_safe(path: Path) -> bytes | None:
     # (/tmp/LINK/../f is /tmp/f, not the parent of wherever LINK points).
     fd = os.open(os.path.abspath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as fh:
-        return fh.read(INPUT_LIMIT)
+        # One byte more than the limit: a file past it is refused by its reader (tomlfile) on
+        # both sides of --user, never truncated into something that parses (issue 22).
+        return fh.read(INPUT_LIMIT + 1)
 
 
 # -- the hand-off -----------------------------------------------------------------------
@@ -261,7 +263,8 @@ def _root_readable_inputs(flags: Mapping[str, Any], environ: Mapping[str, str]) 
     return files
 
 
-def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], console: Any) -> int:
+def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], console: Any, *,
+              defer: bool = False) -> int:
     """Root side: check the flags, read what root may, then run the command as `acct`."""
     from onboarding import proc
     from onboarding import secrets as sec
@@ -269,11 +272,14 @@ def hand_over(acct: Account, flags: Mapping[str, Any], argv: Sequence[str], cons
 
     environ = dict(os.environ)
     files = _root_readable_inputs(flags, environ)
-    settings = settings_mod.build(flags, environ, files=files, skip_unread=True)  # syntax and ranges, as root
-    held, _deferred = sec.load(settings, environ, stdin=sec.stdin_reader(), files=files, fallback=False)
+    # syntax and ranges, as root; setup's bad values go on to its pre-check, which names them all
+    settings = settings_mod.build(flags, environ, files=files, skip_unread=True, defer=defer)
+    held, _deferred = sec.load(settings, environ, stdin=sec.stdin_reader(), files=files, fallback=False,
+                               defer=defer)
     onboard_env = {k: v for k, v in environ.items() if k.startswith("ONBOARD_") and not proc.is_secret_name(k)}
     payload = {"uid": acct.uid, "environ": onboard_env, "variables": held.variables,
-               "passphrase": held.passphrase, "tokens": held.tokens, "files": files}
+               "passphrase": held.passphrase, "tokens": held.tokens, "files": files,
+               "addresses": addresses(settings), "problems": held.problems}
     console.detail(f"running as {acct.name} (uid {acct.uid}); root read: {', '.join(files) or 'nothing'}")
     del held  # the payload is the one reference left, and become clears it once it is sent
     return become(acct, argv, payload)
@@ -291,8 +297,72 @@ def load(flags: Mapping[str, Any], handoff: Mapping[str, Any] | None, *, defer: 
         return settings, held
     environ = {**proc.clean_env(), **handoff.get("environ", {})}
     files = {k: decode_bytes(v) or b"" for k, v in handoff.get("files", {}).items()}
-    settings = settings_mod.build(flags, environ, files=files, defer=defer)
+    settings = with_providers_file(settings_mod.build(flags, environ, files=files, defer=defer))
+    refuse_other_addresses(settings, handoff.get("addresses"))
     variables = dict(handoff.get("variables", {}))
+    problems = [str(p) for p in handoff.get("problems", [])]  # root's side failed to read the passphrase
     held, _ = sec.load(settings, {**environ, **variables}, stdin=lambda: b"", files=files,
-                       preset=decode_bytes(handoff.get("passphrase")), preset_tokens=dict(handoff.get("tokens", {})))
+                       preset=decode_bytes(handoff.get("passphrase")), preset_tokens=dict(handoff.get("tokens", {})),
+                       defer=defer, preset_problems=problems)
     return settings, held
+
+
+# -- where root's tokens go ------------------------------------------------------------------
+# The settings that name an address a token is sent to. Under --user only root decides them:
+# root's token must never follow a member's file to the member's own server (issue 22). This
+# is the one exception to the precedence of settings (docs/cli.md).
+ADDRESS_OPTIONS = ("github_api", "gitlab_url", "bitbucket_api")
+
+
+def addresses(settings: Any) -> dict[str, str]:
+    """Every token-receiving address these settings name: the three API options and each
+    provider's api_url (team files, and a --providers-file whose bytes this process holds)."""
+    out = {name: str(getattr(settings, name)) for name in ADDRESS_OPTIONS}
+    tables: list[tuple[str, Mapping[str, Any]]] = [("", settings.team_providers)]
+    path = settings.providers_file
+    raw = settings.inputs.get(os.path.abspath(path.expanduser())) if path is not None else None
+    if raw is not None:
+        import contextlib
+
+        from onboarding import providers
+
+        with contextlib.suppress(UsageError):  # reported when the catalogue is built, with the file named
+            tables.append((f"{path}: ", providers.load_file(path, raw)))
+    for prefix, found in tables:
+        for name, table in found.items():
+            if isinstance(table, Mapping) and table.get("api_url") is not None:
+                out[f"{prefix}[providers.{name}] api_url"] = str(table["api_url"])
+    return out
+
+
+def with_providers_file(settings: Any) -> Any:
+    """The user side reads a --providers-file root did not, once: the catalogue is built from these
+    bytes, the ones checked here (a file swapped after the check changes nothing)."""
+    path = settings.providers_file
+    if path is None or os.path.abspath(path.expanduser()) in settings.inputs:
+        return settings
+    key = os.path.abspath(path.expanduser())
+    try:
+        # One byte past the limit: tomlfile refuses what is too big instead of parsing a truncated file.
+        with open(key, "rb") as fh:
+            data = fh.read(INPUT_LIMIT + 1)
+    except OSError as exc:
+        # Refused now: a file unreadable at this check and readable later would escape it.
+        raise UsageError(f"cannot read --providers-file {path}: {exc.strerror or exc}") from None
+    return settings._replace(inputs={**settings.inputs, key: data})
+
+
+def refuse_other_addresses(settings: Any, roots: Any) -> None:
+    """Exit 2 naming each address the user's files set to something root's inputs did not."""
+    if not isinstance(roots, Mapping):
+        return  # an older root side sent none: nothing to compare with
+    mine = addresses(settings)
+    changed = [key for key, value in mine.items() if roots.get(key) != value]
+    if not changed:
+        return
+    origins = [settings.origins.get(key) or (f"{settings.config}: {key}" if key.startswith("[") else key)
+               for key in changed]
+    raise UsageError(f"under --user, {', '.join(origins)} would send root's token to another address "
+                     f"({', '.join(f'{k} = {mine[k]!r}' for k in changed)})",
+                     hint="only root's inputs (flags, root's environment, the system team file, root-only files) "
+                          "choose where a token goes; drop the key from the user's file or pass the same value")

@@ -114,12 +114,22 @@ def host_from_text(text: str, default_port: int) -> Host:
     m = _HOST.match(text)
     if not m or (m[1] or m[3]).startswith("-"):  # `[-oX]:22` too: a name must never read as an option
         raise ValueError(f"bad host {text!r} (a name, or [name]:port)")
+    name = canonical_name(m[1] or m[3])
+    if not name or name.endswith(".") or name.startswith("."):
+        raise ValueError(f"bad host {text!r} (a name, or [name]:port)")
     if not m[1]:
-        return Host(m[3].lower(), default_port)
+        return Host(name, default_port)
     port = int(m[2]) if len(m[2]) <= 5 else 0
     if not 0 < port < 65536:
         raise ValueError(f"bad host {text!r}: the port must be a number from 1 to 65535")
-    return Host(m[1].lower(), port)
+    return Host(name, port)
+
+
+def canonical_name(name: str) -> str:
+    """A host name as DNS compares it: lower case, without the one trailing dot of a fully
+    qualified spelling (`GitHub.com.` is github.com)."""
+    name = name.lower()
+    return name[:-1] if name.endswith(".") else name
 
 
 def _hosts(raw: Mapping[str, Any], source: str, name: str, default_port: int) -> tuple[Host, ...]:
@@ -250,9 +260,13 @@ def load_all(
                 )
             provider = parse_provider(name, raw, source)
             taken = {h.pattern: p.name for p in known.values() for h in p.hosts}
+            # A built-in host's name is its on every port: `ssh.github.com` (GitHub's fallback over
+            # 443) on port 22 is still GitHub's, and a file must not pin another key for it.
+            builtin_names = {h.name: p.name for p in known.values() if p.source == "providers.toml" for h in p.hosts}
             for host in provider.hosts:
-                if host.pattern in taken:
-                    raise _err(source, name, f"host {host.pattern} is already pinned by {taken[host.pattern]!r}")
+                owner = taken.get(host.pattern) or builtin_names.get(host.name)
+                if owner:
+                    raise _err(source, name, f"host {host.pattern} is already pinned by {owner!r}")
             known[name] = provider
     return known
 
@@ -272,6 +286,6 @@ def select(providers: Mapping[str, Provider], names: Iterable[str]) -> list[Prov
 
 def for_host(providers: Mapping[str, Provider], host: str, port: int) -> Provider | None:
     for provider in providers.values():
-        if Host(host.lower(), port) in provider.hosts:
+        if Host(canonical_name(host), port) in provider.hosts:
             return provider
     return None

@@ -72,3 +72,18 @@ def _azure(normal: str) -> str:
     if m:
         return f"dev.azure.com/{m.group(1)}/{m.group(2)}/_git/{m.group(3)}"
     return normal
+
+
+# user[:password]@ after a scheme. A password, or any user part of http(s) (where it is a
+# token), is a secret; ssh's `git@` is a login name and is shown as is.
+_USERINFO_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@]+)@", re.IGNORECASE)
+
+
+def mask(text: str) -> str:
+    """`text` with a URL's credentials as `***` (what every human output and git-info --job's
+    result show); anything else unchanged."""
+    m = _USERINFO_RE.match(text.lstrip())
+    if not m or (":" not in m["user"] and not m["scheme"].lower().startswith("http")):
+        return text
+    start = len(text) - len(text.lstrip())
+    return text[:start] + m["scheme"] + "***@" + text.lstrip()[m.end():]

@@ -138,8 +138,53 @@ def remove_old(sites: Sequence[Site]) -> None:
             s.error = exc.message
     left = [s for s in sites if s.old is not None and not s.removed]
     if left:
-        steps = "; ".join(f"{s.provider}: delete the old key '{s.old.title}' (id {s.old.id})"
-                          + (f" at {s.add_key_url}" if s.add_key_url else "") + f" [{s.error}]"
+        # What the provider's own page shows: the title and the fingerprint (not the API's id), and
+        # that page is the list of keys, not the form for adding one.
+        steps = "; ".join(f"{s.provider}: delete the old key '{s.old.title}' ({_fingerprint(s.old.key)})"
+                          + (f" at {keys_page(s.add_key_url)}" if s.add_key_url else "") + f" [{s.error}]"
                           for s in left if s.old is not None)
         raise PartialRemovalError(f"the new key works everywhere, but the old key is still registered: {steps}",
                                   hint="run `onboard keys prune` or delete it on the provider's page")
+
+
+def keys_page(add_key_url: str) -> str:
+    """The provider's list of keys, from where it adds one (GitHub's form is settings/ssh/new, its list
+    settings/keys; the others add on their list page)."""
+    if add_key_url.endswith("/settings/ssh/new"):
+        return add_key_url.removesuffix("/ssh/new") + "/keys"
+    return add_key_url.removesuffix("/new")
+
+
+def _fingerprint(public: str) -> str:
+    try:
+        return keys.fingerprint_of_line(public)
+    except ValueError:
+        return "fingerprint unknown"
+
+
+def move_signing(sites: Sequence[Site], old_line: str, new_line: str, title: str) -> list[str]:
+    """Where the old key was also a signing key in a separate list (GitHub), the new key takes its
+    place there too: added, then the old entry removed (after the login proof, as for logins).
+    Returns the providers done; a step that failed is a PartialRemovalError (exit 7) naming it."""
+    from onboarding.api import github
+
+    moved, left = [], []
+    for s in sites:
+        if not isinstance(s.client, github.GitHub):
+            continue  # GitLab's one key carries its usage type: the new key was added as auth_and_signing
+        try:
+            listed = s.client.list_signing_keys()
+            old = [k for k in listed if k.same(old_line)]
+            if not old:
+                continue
+            if not any(k.same(new_line) for k in listed):
+                s.client.add_signing_key(new_line, title)
+            for k in old:
+                s.client.delete_key(k)
+            moved.append(s.provider)
+        except OnboardError as exc:
+            left.append(f"{s.provider}: move the signing key by hand ({exc.message})")
+    if left:
+        raise PartialRemovalError("the new key works, but its signing registration is not complete: " + "; ".join(left),
+                                  hint="add the new key as a Signing Key and delete the old one on the provider's page")
+    return moved

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from onboarding.errors import UsageError
 from onboarding.settings import Settings
@@ -64,6 +64,7 @@ class Secrets:
         self.variables = dict(variables or {})
         self.tokens = dict(tokens or {})  # per provider, from Key Vault
         self.warnings: list[str] = []  # about the sources (never a value): the command layer prints them
+        self.problems: list[str] = []  # a passphrase source that failed, for setup's pre-check (load's defer)
         if passphrase is not None or self.variables or self.tokens:
             from onboarding import proc
 
@@ -93,12 +94,39 @@ def secret_variables(settings: Settings, environ: Mapping[str, str]) -> dict[str
 
 def load(settings: Settings, environ: Mapping[str, str], *, stdin: Callable[[], bytes],
          files: Mapping[str, bytes] | None = None, fallback: bool = True,
-         preset: bytes | None = None, preset_tokens: Mapping[str, str] | None = None) -> tuple[Secrets, bool]:
+         preset: bytes | None = None, preset_tokens: Mapping[str, str] | None = None,
+         defer: bool = False, preset_problems: Sequence[str] = ()) -> tuple[Secrets, bool]:
     """Read every secret once. `files`: inputs pre-read by root; without `fallback` (the root
-    side) a file not among them is left for the user side: then `deferred` is True."""
+    side) a file not among them is left for the user side: then `deferred` is True. With
+    `defer` (setup's pre-check reports every problem at once) a passphrase source that fails
+    is kept in `problems` instead of raised."""
+    variables = secret_variables(settings, environ)
+    problems = list(preset_problems)
+    try:
+        data, deferred, warnings = _passphrase(settings, environ, stdin, files, fallback=fallback, preset=preset)
+    except UsageError as exc:
+        if not defer:
+            raise
+        data, deferred, warnings = None, False, []
+        text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        if text not in problems:  # the user side of --user meets root's problem again
+            problems.append(text)
+    tokens = {}
+    for item in settings.token_keyvault if preset_tokens is None else ():
+        provider, _, ref = item.partition("=")
+        tokens[provider] = _from_keyvault(settings, ref).decode(errors="replace").strip()
+    held = Secrets(data, variables, tokens if preset_tokens is None else preset_tokens)
+    held.warnings = warnings
+    held.problems = problems
+    return held, deferred
+
+
+def _passphrase(settings: Settings, environ: Mapping[str, str], stdin: Callable[[], bytes],
+                files: Mapping[str, bytes] | None, *, fallback: bool,
+                preset: bytes | None) -> tuple[bytes | None, bool, list[str]]:
+    """(the passphrase, deferred to the user side?, warnings about its source)."""
     from onboarding.settings import read_input
 
-    variables = secret_variables(settings, environ)
     source = passphrase_source(settings, environ)
     data: bytes | None = preset
     deferred = False
@@ -107,6 +135,8 @@ def load(settings: Settings, environ: Mapping[str, str], *, stdin: Callable[[], 
         pass
     elif source == "file" and path is not None:
         if fallback or (files is not None and os.path.abspath(path) in files):
+            if files is None or os.path.abspath(path) not in files:  # root pre-read only root-safe files
+                _refuse_writable(path)
             data = _strip(read_input(path.expanduser(), files, "--passphrase-file"))
         else:
             deferred = True
@@ -119,14 +149,24 @@ def load(settings: Settings, environ: Mapping[str, str], *, stdin: Callable[[], 
         data = _strip(environ[name].encode())
     elif source == "keyvault" and settings.passphrase_keyvault is not None:
         data = _strip(_from_keyvault(settings, settings.passphrase_keyvault))
+    if data is not None and not data:
+        raise UsageError("the passphrase given is empty", hint="pass --no-passphrase for a key without one")
     warnings = _file_warnings(path) if source == "file" and path is not None and data is not None else []
-    tokens = {}
-    for item in settings.token_keyvault if preset_tokens is None else ():
-        provider, _, ref = item.partition("=")
-        tokens[provider] = _from_keyvault(settings, ref).decode(errors="replace").strip()
-    held = Secrets(data, variables, tokens if preset_tokens is None else preset_tokens)
-    held.warnings = warnings
-    return held, deferred
+    return data, deferred, warnings
+
+
+def _refuse_writable(path: os.PathLike[str]) -> None:
+    """A passphrase file others can write is a passphrase others chose: exit 2, on both sides of
+    --user (root reads only files nobody else can change; the user side checks the rest here)."""
+    import stat
+
+    try:
+        mode = stat.S_IMODE(os.stat(os.path.expanduser(path)).st_mode)
+    except OSError:
+        return  # read_input says why it cannot be read
+    if mode & 0o022:
+        raise UsageError(f"--passphrase-file {path} can be written by others (mode {mode:04o}): refusing a "
+                         "passphrase someone else could have chosen", hint=f"chmod 600 {path}")
 
 
 def _file_warnings(path: os.PathLike[str]) -> list[str]:

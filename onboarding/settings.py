@@ -76,6 +76,8 @@ class Settings(NamedTuple):
     auth_test: bool = False
     # day two: the persistent agent (setup --keep-unlocked, unlock --lifetime)
     keep_unlocked: bool = False
+    signing: bool = False  # sign commits with the key (docs/signing.md)
+    signing_overwrite: bool = False
     lifetime: int | None = None  # seconds a key added by `onboard unlock` stays in the agent
     # keys upload / setup --upload
     upload: tuple[str, ...] = ()

@@ -30,6 +30,7 @@ class UploadResult:
     provider: str
     status: UploadStatus
     title: str
+    signing: api.SigningStatus | None = None  # None: --signing not asked
 
 
 def read_token(provider: str, token_files: Mapping[str, Path] | Path | None,

@@ -11,7 +11,7 @@ from onboarding import clone as cl
 from onboarding import doctor, keys, pipeline
 from onboarding import providers as prov
 from onboarding.console import Console, wrap
-from onboarding.errors import NetworkError, OnboardError
+from onboarding.errors import NetworkError, OnboardError, UsageError
 from onboarding.identity import Identity
 from onboarding.instance import Target, default_comment, detect_compute_instance
 from onboarding.pipeline import Run, Summary
@@ -29,13 +29,29 @@ COPY_HELP = (
 )
 
 
+def _existing_type(settings: Settings, tgt: Target) -> str | None:
+    """The type of a key already at a default path (a rerun): RSA first, as the default is."""
+    if settings.key_file is not None:
+        return None
+    for key_type, name in keys.DEFAULT_NAMES.items():
+        if os.path.lexists(tgt.ssh_dir / name):
+            return key_type
+    return None
+
+
 def _key_choices(settings: Settings, prompter: Prompter, tgt: Target) -> Settings:
     s = settings
-    if "key_type" not in s.origins:  # --key-type (or the team file) answered it already
+    existing = _existing_type(s, tgt) if "key_type" not in s.origins else None
+    if existing is not None:  # a rerun: the key that is there, not a question about a new one
+        s = s._replace(key_type=existing)
+    elif "key_type" not in s.origins:  # --key-type (or the team file) answered it already
+        # questionary cuts a choice at the terminal's edge: the reasons are printed before, the choices short
+        prompter.console.para("RSA 4096 is recommended: Azure DevOps accepts only RSA keys, and every other "
+                              "provider takes them. Ed25519 keys are shorter and faster, but Azure DevOps "
+                              "rejects them.")
         key_type = prompter.select(
             "Key type:",
-            [("rsa", "RSA 4096 (recommended: Azure DevOps accepts only RSA, every provider takes it)"),
-             ("ed25519", "Ed25519 (shorter and faster, but Azure DevOps rejects it)")],
+            [("rsa", "RSA 4096 (recommended)"), ("ed25519", "Ed25519 (not for Azure DevOps)")],
             flags="--key-type", default=s.key_type,
         )
         s = s._replace(key_type=key_type)
@@ -67,10 +83,16 @@ def _replace_existing(prompter: Prompter, path: Path) -> bool:
 def _providers(settings: Settings, prompter: Prompter, catalogue: dict[str, prov.Provider]) -> list[prov.Provider]:
     if settings.providers:
         return prov.select(catalogue, settings.providers)
-    picked = prompter.checkbox("Where do your repositories live? (space to select, enter to go on)",
-                               [(p.name, p.title, p.name == "github") for p in catalogue.values()],
-                               flags="--providers")
-    return prov.select(catalogue, picked or ["github"])
+    preselect = "github"
+    while True:
+        picked = prompter.checkbox("Where do your repositories live? (space to select, enter to go on)",
+                                   [(p.name, p.title, p.name == preselect) for p in catalogue.values()],
+                                   flags="--providers")
+        preselect = ""  # asked again: what the person deselected stays deselected
+        if picked:
+            return prov.select(catalogue, picked)
+        # nothing chosen is never "GitHub" in silence: the key must be added somewhere
+        prompter.console.info("Choose at least one: select with the space bar, then press Enter.")
 
 
 def _paste_instructions(console: Console, key: keys.KeyResult, chosen: list[prov.Provider]) -> None:
@@ -79,7 +101,7 @@ def _paste_instructions(console: Console, key: keys.KeyResult, chosen: list[prov
     for p in (p for p in chosen if p.add_key_url):
         console.out(f"\n{p.title}: open {p.add_key_url}")
         if p.paste:
-            console.out(f"  {p.paste}")
+            console.out(wrap(" ".join(p.paste.split()), "  "))
 
 
 def _auth_test(console: Console, prompter: Prompter, key: keys.KeyResult, chosen: list[prov.Provider],
@@ -136,8 +158,24 @@ def _choose_target(settings: Settings, prompter: Prompter, console: Console, tgt
         console.info(f"  cloudfiles  {root}/Users/<you>/<repo>")
         console.info(_wrap(cl.TRADE_OFF["cloudfiles"]))
         choices.append(("cloudfiles", "cloudfiles share: kept and shared, but slower"))
+    else:
+        console.info(_wrap(f"(cloudfiles, the workspace share, is not offered: nothing is mounted at {root}; "
+                           "it exists on an Azure ML compute instance)", "  "))
     default = settings.target if settings.target in dict(choices) else "local"
     return prompter.select("Clone to:", choices, flags="--target", default=default)
+
+
+def _share_first(settings: Settings, prompter: Prompter, tgt: Target) -> Settings:
+    """A clone target of the share with no share mounted: said before any question, not after all of them."""
+    if settings.target != "cloudfiles" or settings.dest is not None or _share_root(settings, tgt).is_dir():
+        return settings
+    where = settings.origins.get("target", "--target")
+    prompter.console.warn(f"{where} sends the clones to the cloudfiles share, but nothing is mounted at "
+                          f"{_share_root(settings, tgt)} (it exists on an Azure ML compute instance)")
+    if prompter.confirm("Clone to the local disk instead?", flags="--target local", default=True):
+        return settings._replace(target="local", origins={**settings.origins, "target": "your answer"})
+    raise UsageError(f"the cloudfiles share is not mounted at {_share_root(settings, tgt)}",
+                     hint="run onboard on the compute instance, or give --target local or --cloudfiles-root DIR")
 
 
 def _cloudfiles_folder(settings: Settings, prompter: Prompter, tgt: Target) -> str | None:
@@ -227,7 +265,8 @@ class Wizard(pipeline.Hooks):
         if ci:
             console.info(wrap(f"This is an Azure ML compute instance: keys go to {tgt.ssh_dir} (kept across "
                               f"stop/start), shared clones to {tgt.home / 'cloudfiles/code/Users'}/<you>."))
-        return Run(_key_choices(r.settings, r.prompter, tgt), r.secrets, console, r.prompter, tgt)
+        settings = _share_first(r.settings, r.prompter, tgt)
+        return Run(_key_choices(settings, r.prompter, tgt), r.secrets, console, r.prompter, tgt)
 
     def pregenerated(self, r: Run) -> PrivateKeyTypes | None:
         if self._rsa is None or r.settings.key_type != "rsa" or r.key_exists:
@@ -257,7 +296,12 @@ class Wizard(pipeline.Hooks):
         names = ", ".join(p.title for p in self.chosen)
         r.console.info(f"The host keys of {names} are pinned in onboard (from the providers' published keys), so "
                        "they can be written without asking the servers; `onboard hosts verify` checks them later.")
-        return r.prompter.confirm("Write the pinned host keys now and go on?", flags="--offline", default=True)
+        if r.prompter.confirm("Write the pinned host keys now and go on?", flags="--offline", default=True):
+            return True
+        r.console.info(wrap(f"What is left: known_hosts was not changed and nothing was cloned. Your key is "
+                            f"{r.key_path}.pub. Once the network is back, run `onboard` again (it reuses the key), "
+                            "or `onboard hosts verify` and then `onboard clone URL`."))
+        return False
 
     def after_hosts(self, r: Run, summary: Summary) -> None:
         if summary.key is None or r.settings.repos:  # the clones that follow test the key, and say the fix
@@ -278,8 +322,10 @@ class Wizard(pipeline.Hooks):
         email = s.email
         if not current.email and "email" not in s.origins:  # --email (or the team file's) answered it
             comment = key.public_line.split(maxsplit=2)[2].strip() if key.public_line.count(" ") >= 2 else ""
-            email = _text_or(r.prompter, "Email for git commits (user.email)",
-                             email or (comment if "@" in comment else ""), "--email") or None
+            offered = email or (comment if "@" in comment else "")
+            if offered == default_comment(r.target):  # user@host is a key comment, never someone's address
+                offered = ""
+            email = _text_or(r.prompter, "Email for git commits (user.email)", offered, "--email") or None
         return Identity(name, email)
 
     def before_clone(self, r: Run) -> Run:

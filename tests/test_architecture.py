@@ -10,7 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "onboarding"
 STEPS = {"keys", "hostkeys", "known_hosts", "sshconfig", "sshlogin", "fsutil", "agent", "clone", "gitinfo", "upload",
-         "doctor", "keyvault", "providers", "instance", "sandbox", "useragent", "shellrc", "roster", "rollout", "rolloutdocs"}
+         "doctor", "keyvault", "providers", "instance", "sandbox", "useragent", "shellrc", "roster", "rollout", "rolloutdocs", "signing"}
 ABOVE_STEPS = {"settings", "console", "prompts", "cli", "pipeline", "commands", "wizard", "secrets", "privilege"}
 
 

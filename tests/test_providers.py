@@ -105,7 +105,11 @@ def test_list_json_has_every_provider() -> None:
 
 
 @pytest.mark.parametrize("host", ["[GitHub.com]:22", "[SSH.GITHUB.COM]:443", "[SSH.DEV.AZURE.COM]:22", "GITHUB.COM",
-                                  "[ssh.github.com]:00443"])
+                                  "[ssh.github.com]:00443",
+                                  # issue 22: the trailing dot of a fully qualified name, a fallback
+                                  # endpoint (ssh.github.com over 443) on another port, a built-in on any port
+                                  "github.com.", "GitHub.com.", "[github.com.]:22", "ssh.github.com",
+                                  "[ssh.github.com]:22", "[ssh.github.com.]:2222", "[github.com]:2222"])
 def test_no_spelling_of_a_builtin_host_can_be_re_pinned(tmp_path: Path, host: str) -> None:
     kh = tmp_path / "known_hosts"
     before = b"# mine\n"
@@ -308,3 +312,16 @@ def test_a_providers_defaults_and_where_it_came_from() -> None:
     assert (plain.user, plain.title, plain.source) == ("git", "internal", "team.toml")
     named = prov.parse_provider("internal", _table(user="deploy", title="Corp Git"), "team.toml")
     assert (named.user, named.title) == ("deploy", "Corp Git")
+
+
+@pytest.mark.parametrize("host", ["github.com..", ".", "[.]:22"])
+def test_a_name_of_dots_is_not_a_host(host: str) -> None:
+    with pytest.raises(UsageError, match="bad host"):
+        prov.parse_provider("x", {"hosts": [host], "keys": [GOOD_KEY]}, "team.toml")
+
+
+def test_a_trailing_dot_names_the_same_host() -> None:
+    p = prov.parse_provider("x", {"hosts": ["Git.Corp.Example.", "[git.corp.example.]:2222"], "keys": [GOOD_KEY]},
+                            "team.toml")
+    assert [h.pattern for h in p.hosts] == ["git.corp.example", "[git.corp.example]:2222"]
+    assert prov.for_host({"x": p}, "GIT.corp.example.", 22) is p

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from onboarding import repourl
 from onboarding.repourl import normalize
 
 SAME = [  # each group: spellings of one repository
@@ -52,3 +53,14 @@ def test_local_paths_compare_as_written() -> None:
     assert normalize("./a:b/repo.git/") == "./a:b/repo"
     assert normalize("file:///srv/repo.git") == "file:///srv/repo"
     assert normalize("C:/repos/app.git") == "C:/repos/app"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("https://ghp_tok@github.com/o/r", "https://***@github.com/o/r"),
+    ("https://user:pw@host.invalid/o/r", "https://***@host.invalid/o/r"),
+    ("ssh://me:pw@host.invalid/o/r", "ssh://***@host.invalid/o/r"),
+    ("ssh://git@github.com/o/r", "ssh://git@github.com/o/r"),
+    ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+])
+def test_mask_hides_credentials_and_keeps_ssh_logins(url: str, shown: str) -> None:
+    assert repourl.mask(url) == shown

@@ -393,3 +393,132 @@ def test_keep_unlocked_is_asked_with_its_trade_off_and_the_summary_says_who_reac
         for pid in set(agents_of(os.getuid())) - before:
             if str(home).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                 os.kill(pid, 9)
+
+
+# --- a newcomer at 80 columns (issue: the first hour) --------------------------------------------
+
+def _long_lines(seen: io.StringIO) -> list[str]:
+    """Printed lines wider than 80 columns that have a space to break at (a lone link may be wider),
+    up to the pause (whose redraws by prompt_toolkit are cursor moves, not lines)."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.getvalue().split("Press any key", 1)[0]).replace("\r", "\n")  # a redraw is a new line
+    # A line naming a path under the test's own long temporary home may be wider (a path is never cut).
+    # The public key is one line on purpose (it is copied whole).
+    return [ln for ln in text.splitlines()
+            if len(ln) > 80 and " " in ln.strip() and "/pytest-" not in ln and not ln.startswith(("ssh-rsa ", "ssh-ed25519 "))]
+
+
+def test_key_type_choices_are_whole_and_paste_texts_wrapped_at_80_columns(home: Path) -> None:
+    child, seen = spawn80("--no-passphrase", "--email", "a@example.com", "--providers", "github,azure-devops",
+                          "--offline")
+    child.expect("Key type")
+    child.expect("Ed25519")
+    child.send(ENTER)
+    child.expect("Press any key once the key is added")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = plain(seen.getvalue())
+    assert "RSA 4096 (recommended)" in screen and "Ed25519 (not for Azure DevOps)" in screen  # brackets closed
+    assert "Azure DevOps accepts only RSA keys" in screen  # the reason, printed before the choice
+    assert _long_lines(seen) == []
+
+
+def test_hosts_list_fits_80_columns() -> None:
+    done = subprocess.run([sys.executable, "-m", "onboarding", "hosts", "list"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert [ln for ln in lines if len(ln) > 80 and " " in ln.strip()] == []
+    assert "    ssh-ed25519          SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU" in lines
+    assert "github (GitHub): github.com, [ssh.github.com]:443" in lines
+
+
+def test_no_provider_chosen_is_asked_again_not_taken_as_github(home: Path) -> None:
+    child, seen = spawn80("--key-type", "ed25519", "--no-passphrase", "--email", "a@example.com", "--offline")
+    child.expect("Where do your repositories live")
+    child.send(" ")  # GitHub was preselected: now nothing is
+    child.send(ENTER)
+    child.expect("Choose at least one")
+    child.expect("Where do your repositories live")
+    child.send(DOWN)  # GitLab
+    child.send(" ")
+    child.send(ENTER)
+    child.expect("Press any key once the key is added")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = plain(seen.getvalue())
+    assert "gitlab.com" in screen.split("Choose at least one", 1)[1]
+    assert "GitHub: open" not in screen
+
+
+def test_user_at_host_is_never_offered_as_the_git_email(home: Path) -> None:
+    import getpass
+    import socket
+
+    child, _seen = spawn80("--key-type", "ed25519", "--no-passphrase", "--providers", "github", "--offline",
+                          "--git-name", "A")
+    child.expect("Email for the key comment")
+    child.sendline("")  # Enter: user@host, fine for a key comment
+    child.expect("Press any key once the key is added")
+    child.send(ENTER)
+    child.expect("Test the connection now")
+    child.send("n")
+    child.expect(r"Email for git commits \(user.email\) \((.*?)\):")
+    offered = child.match.group(1)
+    child.sendline("")
+    child.expect("repository to clone")
+    child.sendline("")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert offered == "Enter to skip", offered
+    assert f"{getpass.getuser()}@{socket.gethostname()}" in (home / ".ssh" / "id_ed25519.pub").read_text()
+    assert "email" not in (home / ".gitconfig").read_text() if (home / ".gitconfig").exists() else True
+
+
+def test_a_rerun_finds_the_existing_key_before_asking_its_type(home: Path) -> None:
+    made = subprocess.run([sys.executable, "-m", "onboarding", "keygen", "-y", "--key-type", "ed25519",
+                           "--no-passphrase", "--email", "old@example.com"], capture_output=True, stdin=subprocess.DEVNULL)
+    assert made.returncode == 0
+    child, seen = spawn80("--providers", "github", "--offline")
+    child.expect("exists. Reuse it")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "Key type" not in plain(seen.getvalue())
+
+
+def test_a_team_file_target_without_the_share_is_said_before_any_question(home: Path, tmp_path: Path) -> None:
+    team = tmp_path / "team.toml"
+    team.write_text('[setup]\ntarget = "cloudfiles"\nproviders = ["github"]\nrepos = ["git@github.com:org/app.git"]\n')
+    child, seen = spawn80("--config", str(team), "--offline")
+    child.expect("Clone to the local disk instead")
+    before = plain(seen.getvalue())
+    assert "sends the clones to the cloudfiles share, but nothing is mounted" in before
+    assert "Key type" not in before and "Email for the key comment" not in before  # nothing asked yet
+    child.send("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+    assert not (home / ".ssh").exists()
+
+
+def test_no_to_writing_the_pinned_keys_says_what_is_left(home: Path, tmp_path: Path) -> None:
+    from helpers.sshd import free_port
+
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    pins = tmp_path / "pins.toml"
+    pins.write_text(f'[providers.corp]\nhosts = ["[127.0.0.1]:{free_port()}"]\nkeys = ["{key}"]\n')
+    child, seen = spawn80("--providers-file", str(pins), "--providers", "corp", "--timeout", "3",
+                          "--key-type", "ed25519", "--no-passphrase", "--email", "a@example.com")
+    child.expect("Press any key once the key is added")
+    child.send(ENTER)
+    child.expect("Write the pinned host keys now and go on")
+    child.send("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 4
+    screen = plain(seen.getvalue())
+    assert "What is left: known_hosts was not changed and nothing was cloned" in screen
+    assert "onboard hosts verify" in screen
+    assert not (home / ".ssh" / "known_hosts").exists()

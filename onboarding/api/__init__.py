@@ -14,7 +14,12 @@ from typing import Literal, Protocol
 from onboarding.api.base import TITLE_PREFIX, RemoteKey, TokenError
 from onboarding.errors import UsageError
 
-__all__ = ["TITLE_PREFIX", "Endpoint", "KeyClient", "RemoteKey", "TokenError", "client", "upload"]
+__all__ = ["TITLE_PREFIX", "Endpoint", "KeyClient", "RemoteKey", "SigningStatus", "TokenError", "client",
+           "register_signing", "upload"]
+
+# added / already-registered: as for upload; auth-only: GitLab has the key for authentication only and
+# cannot change a key's usage type; unsupported: the provider has no API for signing keys
+SigningStatus = Literal["added", "already-registered", "auth-only", "unsupported"]
 
 
 class KeyClient(Protocol):
@@ -59,9 +64,33 @@ def client(ep: Endpoint, token: str, *, timeout: float, email: str | None = None
     return bitbucket.Bitbucket(ep.provider, ep.url, token, email=email, timeout=timeout)
 
 
-def upload(c: KeyClient, public_line: str, title: str) -> tuple[Literal["added", "already-registered"], RemoteKey]:
-    """(added | already-registered, the key's record): a key already there is not added twice."""
+def upload(c: KeyClient, public_line: str, title: str, *,
+           signing: bool = False) -> tuple[Literal["added", "already-registered"], RemoteKey]:
+    """(added | already-registered, the key's record): a key already there is not added twice.
+    `signing`: GitLab adds it with usage_type auth_and_signing (one key, both uses)."""
+    from onboarding.api import gitlab
+
     for key in c.list_keys():
         if key.same(public_line):
             return "already-registered", key
+    if signing and isinstance(c, gitlab.GitLab):
+        return "added", c.add_key(public_line, title, usage_type="auth_and_signing")
     return "added", c.add_key(public_line, title)
+
+
+def register_signing(c: KeyClient, public_line: str, title: str, auth: tuple[str, RemoteKey]) -> SigningStatus:
+    """The key as a signing key too, after upload (whose (status, key) is `auth`): GitHub's separate
+    list gets it once; GitLab's answer is the usage type upload found or set."""
+    from onboarding.api import github, gitlab
+
+    if isinstance(c, github.GitHub):
+        if any(k.same(public_line) for k in c.list_signing_keys()):
+            return "already-registered"
+        c.add_signing_key(public_line, title)
+        return "added"
+    if isinstance(c, gitlab.GitLab):
+        status, key = auth
+        if key.usage == "auth":
+            return "auth-only"
+        return "added" if status == "added" else "already-registered"
+    return "unsupported"

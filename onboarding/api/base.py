@@ -29,6 +29,9 @@ class RemoteKey:
     key: str  # "type base64"
     title: str
     created: datetime | None
+    # what the account uses the key for: "auth", "signing" or "auth_and_signing" (GitLab's usage_type
+    # names; GitHub keeps authentication and signing keys in two lists, so each entry is one or the other)
+    usage: str = "auth"
 
     def same(self, public_line: str) -> bool:
         return self.key.split()[:2] == public_line.split()[:2]
@@ -51,7 +54,7 @@ class Session:
              body: Mapping[str, str] | None = None) -> tuple[int, Any, Mapping[str, str]]:
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
         if not http.same_origin(url, self.base):  # a next-page link elsewhere would take the token with it
-            raise NetworkError(f"{self.provider}: the API pointed to another server ({url.split('/')[2]}); "
+            raise NetworkError(f"{self.provider}: the API pointed to another server ({_shown(url)}); "
                                "not sending the token there")
         headers = dict(self._headers)
         data = None
@@ -99,6 +102,12 @@ class Session:
                             hint="check the API address and the `api` kind of this provider")
 
 
+def _shown(url: str) -> str:
+    """The host part of an untrusted address, printable (at most 80 characters, no controls)."""
+    host = url.split("/")[2] if url.count("/") >= 2 else url
+    return "".join(c if c.isprintable() else "?" for c in host)[:80]
+
+
 def next_link(headers: Mapping[str, str]) -> str | None:
     m = _LINK_NEXT.search(headers.get("link", ""))
     return m.group(1) if m else None
@@ -110,7 +119,11 @@ def as_list(session: Session, body: Any) -> list[Any]:
     return body
 
 
-def remote_key(session: Session, entry: Any, *, id_field: str, title_field: str, created_field: str) -> RemoteKey:
+USAGES = ("auth", "signing", "auth_and_signing")
+
+
+def remote_key(session: Session, entry: Any, *, id_field: str, title_field: str, created_field: str,
+               usage: str = "auth") -> RemoteKey:
     """One key of the answer, checked: a provider that sends another shape is exit 4, not a crash."""
     if not isinstance(entry, dict):
         raise session.malformed("a list of keys (an entry is not an object)")
@@ -118,7 +131,10 @@ def remote_key(session: Session, entry: Any, *, id_field: str, title_field: str,
     if not isinstance(key, str) or len(key.split()) < 2 or not isinstance(ident, (int, str)) \
             or isinstance(ident, bool) or not isinstance(title, str):
         raise session.malformed("a list of keys (an entry lacks its key, id or title)")
-    return RemoteKey(str(ident), " ".join(key.split()[:2]), title, parse_date(entry.get(created_field)))
+    if id_field == "id" and not (str(ident).isascii() and str(ident).isdigit()):
+        # GitHub, GitLab and Gitea number their keys; the id goes into the DELETE path as a number
+        raise session.malformed("a list of keys (a key's id is not a number)")
+    return RemoteKey(str(ident), " ".join(key.split()[:2]), title, parse_date(entry.get(created_field)), usage)
 
 
 def parse_date(value: Any) -> datetime | None:

@@ -18,15 +18,22 @@ class GitLab:
 
     def list_keys(self) -> list[RemoteKey]:
         entries = self.s.pages("/user/keys?per_page=100", lambda b: (base.as_list(self.s, b), None), self._check)
-        return [base.remote_key(self.s, e, id_field="id", title_field="title", created_field="created_at")
-                for e in entries]
+        return [self._key(e) for e in entries]
 
-    def add_key(self, public_line: str, title: str) -> RemoteKey:
-        status, body, headers = self.s.call("POST", "/user/keys", {"title": title, "key": public_line.strip()})
+    def _key(self, entry: Any) -> RemoteKey:
+        # usage_type (GitLab 15.7+): a GitLab without it verifies signatures with any key, as its default does
+        usage = entry.get("usage_type") if isinstance(entry, dict) else None
+        return base.remote_key(self.s, entry, id_field="id", title_field="title", created_field="created_at",
+                               usage=usage if usage in base.USAGES else "auth_and_signing")
+
+    def add_key(self, public_line: str, title: str, usage_type: str | None = None) -> RemoteKey:
+        """usage_type None sends none: GitLab's default (auth_and_signing), as before --signing existed."""
+        fields = {"title": title, "key": public_line.strip(), **({"usage_type": usage_type} if usage_type else {})}
+        status, body, headers = self.s.call("POST", "/user/keys", fields)
         if status == 400 and "taken" in json.dumps(body):
             raise base.in_use_elsewhere(self.s.provider)
         self._check(status, body, headers, "add the key")
-        return base.remote_key(self.s, body, id_field="id", title_field="title", created_field="created_at")
+        return self._key(body)
 
     def delete_key(self, key: RemoteKey) -> None:
         base.delete(self.s, f"/user/keys/{int(key.id)}", self._check)

@@ -6,7 +6,8 @@
   follows one to another host.
 - A total deadline per request, not per read: a watchdog shuts the socket down when it
   passes, so a server dripping one byte a second cannot keep us waiting
-  (http.client's timeout applies to each read only).
+  (http.client's timeout applies to each read only), whatever the answer's framing
+  (keep-alive, `Connection: close`, chunked).
 - A size cap: a declared Content-Length above it is refused before reading the body; an
   undeclared body is read in chunks and abandoned once past it.
 - Anything that is not a well-formed HTTP answer is NetworkError (exit 4) naming the provider.
@@ -59,8 +60,13 @@ def check_base(url: str) -> str:
 
 
 def same_origin(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
+    """False too for an address urlsplit cannot take apart (a port above 65535, a broken `[`):
+    a server's next-page link is untrusted input."""
+    try:
+        pa, pb = urlsplit(a), urlsplit(b)
+        return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
+    except ValueError:
+        return False
 
 
 def request(provider: str, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None,
@@ -72,11 +78,17 @@ def request(provider: str, method: str, url: str, *, headers: Mapping[str, str],
     deadline = time.monotonic() + timeout
     conn = _connection(parts.scheme, host, parts.port, timeout)
     expired = threading.Event()
-    watchdog = threading.Timer(timeout, _cut, (conn, expired))
+    # The socket, kept here once connected: with `Connection: close` (HTTP/1.0, say) http.client
+    # hands it to the response and forgets it (conn.sock is None), and a watchdog looking at the
+    # connection found nothing to cut while a server dribbled the body (issue 22).
+    live: list[socket.socket] = []
+    watchdog = threading.Timer(timeout, _cut, (live, expired))
     watchdog.daemon = True
     watchdog.start()
     try:
         conn.connect()
+        if conn.sock is not None:
+            live.append(conn.sock)
         if expired.is_set():  # it fired while connecting, before there was a socket to cut
             raise TimeoutError
         conn.request(method, target, body=body, headers=dict(headers))
@@ -107,11 +119,10 @@ def _describe(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or type(exc).__name__
 
 
-def _cut(conn: http.client.HTTPConnection, expired: threading.Event) -> None:
+def _cut(live: list[socket.socket], expired: threading.Event) -> None:
     """The deadline passed: make the blocked read in the other thread fail at once."""
     expired.set()
-    sock = conn.sock
-    if sock is not None:
+    for sock in list(live):
         # The plain socket's shutdown, also under TLS: the SSL object stays the reader thread's.
         with contextlib.suppress(OSError):
             socket.socket.shutdown(sock, socket.SHUT_RDWR)

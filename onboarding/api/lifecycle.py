@@ -21,11 +21,13 @@ class ListedKey:
     def as_json(self) -> dict[str, object]:
         return {"provider": self.provider, "id": self.key.id, "title": self.key.title, "key": self.key.key,
                 "created": self.key.created.isoformat() if self.key.created else None,
-                "age_days": self.age_days, "current": self.current, "onboard": self.ours}
+                "age_days": self.age_days, "current": self.current, "onboard": self.ours,
+                "usage": self.key.usage}
 
 
-def classify(provider: str, keys: Sequence[RemoteKey], local_line: str | None, now: datetime) -> list[ListedKey]:
-    return [ListedKey(provider, k, bool(local_line) and k.same(local_line or ""), k.ours,
+def classify(provider: str, keys: Sequence[RemoteKey], local_lines: Sequence[str], now: datetime) -> list[ListedKey]:
+    """`local_lines`: every local key's public line; a remote key with one of their blobs is current."""
+    return [ListedKey(provider, k, any(k.same(line) for line in local_lines if line), k.ours,
                       (now - k.created).days if k.created else None) for k in keys]
 
 

@@ -51,7 +51,8 @@ def run(settings: Settings, secrets: Secrets, console: Console) -> Result:
     key, kh, tgt = r.key_path, r.known_hosts, r.target
     checks = [doctor.check_git(), *doctor.check_key(key, tgt), *doctor.check_known_hosts(kh, chosen), *notes,
               *doctor.check_ssh_config(tgt.ssh_dir / "config"), *doctor.check_cloudfiles(tgt),
-              *doctor.check_agent(key, tgt), *doctor.check_routes(chosen, tgt.ssh_dir / "config")]
+              *doctor.check_agent(key, tgt), *doctor.check_signing(tgt),
+              *doctor.check_routes(chosen, tgt.ssh_dir / "config")]
     if settings.auth_test:
         checks += doctor.auth_checks(chosen, key, kh, settings.timeout, _passphrase(r),
                                      passphrase_hint=f"pass {PASSPHRASE_FLAGS.rsplit(', or', 1)[0]}",

@@ -47,17 +47,19 @@ def _row(p: prov.Provider) -> dict[str, Any]:
 
 
 def list_cmd(settings: Settings, console: Console) -> Result:
+    """One block per provider that fits 80 columns: its hosts, then each pinned fingerprint on a line
+    of its own (a table of name, hosts, type and fingerprint side by side is 126 columns wide)."""
     catalogue = Run.start(settings, Secrets(), console).catalogue
-    rows = [("PROVIDER", "HOSTS", "TYPE", "FINGERPRINT")]
-    for p in catalogue.values():
-        hosts = ",".join(h.pattern for h in p.hosts)
+    for i, p in enumerate(catalogue.values()):
         typed = [(k.key_type, k.fingerprint) for k in p.keys]
         typed += [("(fingerprint)", fp) for fp in sorted(p.fingerprints - {k.fingerprint for k in p.keys})]
         typed += [("REVOKED", fp) for fp in sorted(p.revoked)]
-        for i, (kind, fp) in enumerate(typed):
-            rows.append((p.name if i == 0 else "", hosts if i == 0 else "", kind, fp))
-    console.table(rows)
-    console.out()
-    for p in catalogue.values():
-        console.out(f"{p.name}: source {p.docs_url or p.source}")
+        if i:
+            console.out()
+        console.out(f"{p.name} ({p.title}): {', '.join(h.pattern for h in p.hosts)}")
+        width = max(len(kind) for kind, _ in typed) if typed else 0
+        for kind, fp in typed:
+            console.out(f"    {kind.ljust(width)}  {fp}")
+        console.out("    source:")
+        console.out(f"      {p.docs_url or p.source}")  # a link stays whole, on a line of its own
     return Result({"providers": [_row(p) for p in catalogue.values()]})

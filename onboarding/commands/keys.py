@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from onboarding import fsutil, keys, rotate
-from onboarding.api import KeyClient, lifecycle
+from onboarding import fsutil, keys, rotate, signing, sshconfig
+from onboarding.api import KeyClient, RemoteKey, TokenError, lifecycle
+from onboarding.api.github import GitHub
 from onboarding.console import Console, Result
 from onboarding.errors import OnboardError, PartialRemovalError, UsageError
 from onboarding.instance import default_comment
@@ -36,31 +37,68 @@ def upload_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
     r = Run.start(settings, secrets, console)
     public_line = _public_line(r, required=True) or ""
     results = upload_all(r, public_line, settings.upload)
-    return Result({"uploads": [{"provider": x.provider, "status": x.status, "title": x.title} for x in results]})
+    return Result({"uploads": [{"provider": x.provider, "status": x.status, "title": x.title, "signing": x.signing}
+                               for x in results]})
 
 
-def _listed(r: Run) -> list[lifecycle.ListedKey]:
+def _local_lines(r: Run) -> list[str]:
+    """The public lines of every local key: --key-file (or --key-type's default), every name ssh
+    tries by itself, and each IdentityFile of onboard's managed ssh config block. prune never
+    deletes one of these, whatever type the account's key is (issue 22). Rotate's backups
+    (`*.bak-*`) are not local keys: prune finishes a rotation by removing them."""
+    ssh = r.target.ssh_dir
+    paths = [r.key_path, *(ssh / name for name in sshconfig.DEFAULT_KEYS)]
+    with contextlib.suppress(OSError, OnboardError):
+        for stanza in sshconfig.read(fsutil.read_bytes(ssh / "config") or b""):
+            if stanza.key:
+                home = str(r.target.home)
+                paths.append(Path(home + stanza.key[1:] if stanza.key.startswith("~/") else stanza.key))
+    lines = [_read_public(Path(str(p) + ".pub")) for p in dict.fromkeys(paths) if ".bak-" not in p.name]
+    return [line for line in lines if line]
+
+
+def _read_public(pub: Path) -> str:
+    try:
+        data = fsutil.read_bytes(pub)  # never through a symlink
+        return data.decode().strip() if data else ""
+    except (OSError, UnicodeDecodeError, OnboardError):
+        return ""
+
+
+def _listed(r: Run, *, signing: bool = False) -> list[lifecycle.ListedKey]:
+    """`signing`: GitHub's signing keys too (a list of their own); prune and rotate leave them alone."""
     names = names_for(r, r.settings.upload)
-    local = _public_line(r, required=False)
+    local = _local_lines(r)
     now = datetime.now(timezone.utc)
     out: list[lifecycle.ListedKey] = []
     for c, name in zip(clients(r, names), names, strict=True):
         out += lifecycle.classify(name, c.list_keys(), local, now)
+        if signing and isinstance(c, GitHub):
+            out += lifecycle.classify(name, _signing_keys(r, c, name), local, now)
     return out
 
 
+def _signing_keys(r: Run, c: GitHub, name: str) -> list[RemoteKey]:
+    """A token without the signing-key scope still lists the authentication keys."""
+    try:
+        return c.list_signing_keys()
+    except TokenError as exc:
+        r.console.warn(f"signing keys not listed: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        return []
+
+
 def _rows(listed: Sequence[lifecycle.ListedKey]) -> list[list[str]]:
-    rows = [["PROVIDER", "ID", "CREATED", "AGE", "", "TITLE"]]
+    rows = [["PROVIDER", "ID", "CREATED", "AGE", "USAGE", "", "TITLE"]]
     for k in listed:
         mark = "this key" if k.current else ("onboard" if k.ours else "")
         created = k.key.created.strftime("%Y-%m-%d") if k.key.created else "?"
         age = f"{k.age_days}d" if k.age_days is not None else "?"
-        rows.append([k.provider, k.key.id, created, age, mark, k.key.title])
+        rows.append([k.provider, k.key.id, created, age, k.key.usage, mark, k.key.title])
     return rows
 
 
 def list_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result:
-    listed = _listed(Run.start(settings, secrets, console))
+    listed = _listed(Run.start(settings, secrets, console), signing=True)
     console.table(_rows(listed))
     return Result({"keys": [k.as_json() for k in listed]})
 
@@ -114,13 +152,19 @@ def rotate_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
     secret = secrets.passphrase
     if secret is None and not settings.no_passphrase:
         secret = r.prompter.new_passphrase(flags=PASSPHRASE_FLAGS)
-    comment = settings.email or default_comment(r.target)
+    # The new key says what the old one said (its email), unless --email gives another.
+    comment = settings.email or " ".join(old_line.split()[2:]) or default_comment(r.target)
     new_path = rotate.staging(path)
     console.step(f"Creating the new key beside the old one ({new_path})")
     created = rotate.create_new(keys.KeyRequest(new_path, settings.key_type, settings.bits, comment, secret,
                                                 settings.kdf_rounds, False, None))
     taking = _register_and_verify(r, sites, old_line, created, secret)
     backup = rotate.swap(path, new_path)
+    # Git checks valid-before/after against the commit's own date: the rotation's instant, to the second.
+    when = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    signers = signing.after_rotation(r.target.home, path, old_line, created.public_line, settings.email, when)
+    if signers:
+        console.ok(f"{signers}: the old key signs commits dated before {when}, the new one after")
     console.ok(f"{path} is the new key; the old pair is kept as {backup} (and .pub)")
     console.step("Removing the old key from " + ", ".join(s.provider for s in taking))
     def data() -> dict[str, object]:
@@ -134,6 +178,13 @@ def rotate_cmd(settings: Settings, secrets: Secrets, console: Console) -> Result
         exc.result = data()
         raise
     console.ok("the old key is gone from every provider that had it")
+    try:
+        moved = rotate.move_signing(taking, old_line, created.public_line, title(r, rotated=True))
+    except PartialRemovalError as exc:
+        exc.result = data()
+        raise
+    if moved:
+        console.ok("the new key also replaces the old one as a signing key on " + ", ".join(moved))
     return Result(data())
 
 
@@ -164,7 +215,7 @@ def _register_and_verify(r: Run, sites: list[rotate.Site], old_line: str, create
     try:
         console = r.console
         console.step("Registering the new key where the old one is")
-        taking = rotate.register(sites, old_line, created.public_line, title(r))
+        taking = rotate.register(sites, old_line, created.public_line, title(r, rotated=True))
         if not taking:
             raise UsageError("the old key is registered on none of " + ", ".join(s.provider for s in sites),
                              hint="nothing to rotate there; `onboard keys list` shows what each account has")

@@ -13,8 +13,11 @@ from onboarding.settings import Settings
 
 def run(settings: Settings, secrets: Secrets, console: Console) -> Result:
     r = pipeline.Run.start(settings, secrets, console)
-    if settings.problems and r.prompter.can_ask:  # the wizard asks nothing on top of bad flags
-        raise UsageError("bad options:\n  - " + "\n  - ".join(settings.problems), hint="fix them, then run again")
+    bad = [*settings.problems, *secrets.problems]  # a passphrase source that failed is a bad option too
+    if bad and r.prompter.can_ask:  # the wizard asks nothing on top of bad flags
+        if len(bad) == 1 and not settings.problems:
+            raise UsageError(bad[0])  # alone, as it read before the pre-check learnt to collect it
+        raise UsageError("bad options:\n  - " + "\n  - ".join(bad), hint="fix them, then run again")
     if r.prompter.can_ask:
         from onboarding.wizard import Wizard
 

@@ -13,6 +13,7 @@ from onboarding.errors import NetworkError
 from onboarding.pipeline.clonestage import clone_all
 from onboarding.pipeline.context import Run, Summary
 from onboarding.pipeline.hooks import Hooks
+from onboarding.pipeline.signingstage import ensure_signing
 from onboarding.pipeline.stages import (
     ensure_identity,
     ensure_key,
@@ -48,6 +49,8 @@ def run(r: Run, hooks: Hooks) -> Summary:
     summary.record_hosts(r, merged)
     hooks.after_hosts(r, summary)
     summary.identity = ensure_identity(r, hooks.identity(r, identity.read(), summary.key))
+    if r.settings.signing:
+        summary.signing = ensure_signing(r, summary.key)
     r = fill_users(hooks.before_clone(r))
     if hooks.keep_unlocked(r):
         summary.unlocked = keep_unlocked(r, chosen)

@@ -28,7 +28,8 @@ def preflight(r: Run) -> None:
                 problems.append(text)
             return None
 
-    if r.secrets.passphrase is None and not s.no_passphrase and r.needs_passphrase():
+    problems += [p for p in r.secrets.problems if p not in problems]  # the passphrase source given failed
+    if r.secrets.passphrase is None and not s.no_passphrase and not r.secrets.problems and r.needs_passphrase():
         problems.append(f"a passphrase for {r.key_path}: pass {PASSPHRASE_FLAGS}")
     chosen = check(chosen_providers, r) or []
     from onboarding.hostkeys import check_mode
@@ -52,6 +53,10 @@ def preflight(r: Run) -> None:
         from onboarding import useragent
 
         check(useragent.socket_path, r.target.home)  # a home too deep for a Unix socket: said before any write
+    if s.signing:
+        from onboarding import signing
+
+        check(signing.email_for, s.email)  # allowed_signers names the signer by it
     if s.dest is not None and len(s.repos) > 1:
         problems.append("--dest names one folder, but several --repo were given")
     if problems:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from onboarding import clone as cl
-from onboarding import fsutil, hostkeys, keys, known_hosts, sshconfig
+from onboarding import fsutil, hostkeys, keys, known_hosts, repourl, sshconfig
 from onboarding import providers as prov
 from onboarding.console import Board
 from onboarding.errors import ConflictError, GitError, HostKeyError, OnboardError, UsageError
@@ -113,7 +113,7 @@ def _prepare(r: Run, url_text: str, verified: set[str]) -> CloneResult | _Planne
                                   cloudfiles_root=s.cloudfiles_root, cloudfiles_user_name=s.cloudfiles_user,
                                   tgt=r.target)
     if cl.same_repository(cl.existing_clone_url(dest.path), url.text):
-        r.console.ok(f"{dest.path} is already a clone of {url.text}: kept as it is")
+        r.console.ok(f"{dest.path} is already a clone of {repourl.mask(url.text)}: kept as it is")
         return CloneResult(url.text, str(dest.path), dest.target, "exists")
     cl.check_free(dest.path)
     provider = trust_host(r, url, verified)
@@ -135,7 +135,7 @@ def _warn_explicit_port(r: Run, url: cl.RepoUrl, provider: prov.Provider, config
     mapped = next((st for st in sshconfig.read(fsutil.read_bytes(config) or b"")
                    if st.name == provider.name and st.port is not None), None)
     if mapped is not None and url.port != mapped.port:
-        r.console.warn(f"{url.text} names port {url.port}: ssh's -p wins over the managed block's `Port "
+        r.console.warn(f"{repourl.mask(url.text)} names port {url.port}: ssh's -p wins over the managed block's `Port "
                        f"{mapped.port}`, so this remote cannot follow the fallback mapping of {provider.name} "
                        "(port 22 is blocked here); write the URL without the port")
 
@@ -158,7 +158,7 @@ def clone_one(r: Run, url_text: str, *, secret: bytes | None, verified: set[str]
     options, key = ssh_options(r, secret)
     if dest.target in cl.TRADE_OFF:
         console.para(f"Cloning to {cl.TRADE_OFF[dest.target]}.")
-    console.step(f"Cloning {url.text} into {dest.path}")
+    console.step(f"Cloning {repourl.mask(url.text)} into {dest.path}")
     # Acting for another user (root's --user), git gets no terminal: the user's ssh config and hooks
     # run under it, and a process left behind would keep reading what root types there afterwards.
     progress = console.interactive and not console.quiet and not console.json_mode and r.settings.user is None
@@ -166,7 +166,7 @@ def clone_one(r: Run, url_text: str, *, secret: bytes | None, verified: set[str]
         _run(r, url, dest.path, options, key, progress)
     except OnboardError as exc:
         raise _with_hint(exc, r, planned.provider) from None
-    console.ok(f"cloned {url.text} -> {dest.path}")
+    console.ok(f"cloned {repourl.mask(url.text)} -> {dest.path}")
     return CloneResult(url.text, str(dest.path), dest.target, "cloned")
 
 

@@ -118,6 +118,7 @@ class Summary:
     identity: Any = None  # identity.IdentityResult once the git identity stage ran
     offline_hosts: bool = False  # the pinned keys were written without probing (no network)
     unlocked: Any = None  # unlockstage.Unlocked when the key was kept unlocked (day two)
+    signing: Any = None  # signing.SigningResult when --signing set git up to sign commits
 
     def record_hosts(self, r: Run, merged: MergeResult) -> None:
         self.known_hosts = str(r.known_hosts)
@@ -133,6 +134,7 @@ class Summary:
             "uploads": self.uploads,
             "git_identity": self.identity.as_json() if self.identity else None,
             "agent": self.unlocked.as_json() if self.unlocked else None,
+            "signing": self.signing.as_json() if self.signing else None,
         }
 
 

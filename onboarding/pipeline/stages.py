@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from onboarding import fsutil, hostkeys, identity, keys, known_hosts, proc, sshconfig
+from onboarding import fsutil, hostkeys, identity, keys, known_hosts, proc, repourl, sshconfig
 from onboarding import providers as prov
 from onboarding.console import Console
 from onboarding.errors import OnboardError
@@ -181,7 +181,7 @@ def print_summary(console: Console, summary: Summary, *, next_steps: bool = True
     for c in summary.clones:
         console.info(f"  clone        {c.path} ({c.status}, {c.target})")
     for url, code in summary.failed:
-        console.info(f"  clone        {url} (failed, exit {code}: see below)")
+        console.info(f"  clone        {repourl.mask(url)} (failed, exit {code}: see below)")
     items = what_is_left(summary, add_key=next_steps) if left else []
     if items:
         console.info("What is left:")

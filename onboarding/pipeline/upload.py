@@ -15,11 +15,13 @@ from onboarding.instance import detect_compute_instance
 from onboarding.pipeline.context import Run
 
 
-def title(r: Run) -> str:
-    """Tells keys apart in the provider's list: onboard: user@host (instance) date."""
+def title(r: Run, *, rotated: bool = False) -> str:
+    """Tells keys apart in the provider's list: onboard: user@host (instance) date; a rotation's key
+    also carries the time, so two rotations on one day give two titles."""
     ci = detect_compute_instance(r.target.home)
     where = f" ({ci.name})" if ci else ""
-    return f"{api.TITLE_PREFIX} {r.target.name}@{socket.gethostname()}{where} {time.strftime('%Y-%m-%d')}"
+    when = time.strftime("%Y-%m-%d" + (" rotated %H:%M:%S" if rotated else ""))
+    return f"{api.TITLE_PREFIX} {r.target.name}@{socket.gethostname()}{where} {when}"
 
 
 def _overrides(r: Run) -> dict[str, str]:
@@ -74,12 +76,42 @@ def clients(r: Run, names: Sequence[str]) -> list[api.KeyClient]:
 
 
 def upload_all(r: Run, public_line: str, names: Sequence[str]) -> list[up.UploadResult]:
+    """--signing (keys upload, setup): each key is registered for signing too, where the API can."""
     names = names_for(r, names)
+    signing = r.settings.signing
     results = []
     for c, name in zip(clients(r, names), names, strict=True):
         r.console.step(f"Registering the key with {name}")
-        status, key = api.upload(c, public_line, title(r))
+        status, key = api.upload(c, public_line, title(r), signing=signing)
         said = "already registered" if status == "already-registered" else f"added as '{key.title}'"
         r.console.ok(f"{name}: {said}")
-        results.append(up.UploadResult(name, status, key.title))
+        signed = api.register_signing(c, public_line, title(r), (status, key)) if signing else None
+        if signed:
+            _say_signing(r, name, signed)
+        results.append(up.UploadResult(name, status, key.title, signed))
     return results
+
+
+# Where the provider's documentation says signing keys are added by hand (no API registers them).
+NO_SIGNING_API = {
+    "bitbucket": "Bitbucket Cloud's REST API has no signing keys (support.atlassian.com/bitbucket-cloud/docs/"
+                 "use-ssh-keys-to-sign-commits)",
+    "gitea": "Gitea and Forgejo verify signatures with a key verified on the web page only, by signing a token "
+             "with `ssh-keygen -Y sign -n gitea` (docs.gitea.com/administration/signing)",
+}
+
+
+def _say_signing(r: Run, name: str, status: api.SigningStatus) -> None:
+    where = r.catalogue[name].add_key_url or f"{name}'s SSH keys settings page"
+    if status == "added":
+        r.console.ok(f"{name}: registered as a signing key too")
+    elif status == "already-registered":
+        r.console.ok(f"{name}: already registered as a signing key")
+    elif status == "auth-only":
+        r.console.warn(f"{name}: the key is registered for authentication only (usage type auth), and "
+                       f"{name} cannot change a key's usage type: it does not verify your signatures; "
+                       f"delete the key at {where} and run `onboard keys upload {name} --signing` again")
+    else:
+        api_kind = r.catalogue[name].api or ""
+        source = NO_SIGNING_API.get(api_kind, f"{name} has no signing-key API")
+        r.console.info(f"{name}: no API registers signing keys: {source}; add it by hand at {where}")

@@ -76,3 +76,12 @@ def test_a_url_without_user_gets_the_providers_user(sshd: Sshd, bare_repo: str, 
 def test_a_url_without_user_for_an_unpinned_host_is_warned(home: Path) -> None:
     done = onboard("clone", "unpinned.example:org/app.git", "-y", "--offline")
     assert "names no user" in done.stderr and "git@" in done.stderr
+
+
+@pytest.mark.parametrize("url", ["https://user:ghp_cloneSecret9@github.com/org/app.git",
+                                 "ftp://me:ghp_cloneSecret9@host.invalid/org/app",
+                                 "ssh://me:ghp_cloneSecret9@bad_host!.invalid/org/app"])
+def test_a_refused_url_never_shows_its_credentials(url: str) -> None:
+    r = onboard("clone", url, "--offline")
+    assert r.returncode == 2, r.output
+    assert "ghp_cloneSecret9" not in r.output and "***@" in r.output, r.output

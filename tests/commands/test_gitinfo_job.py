@@ -173,3 +173,41 @@ def test_read_job_prefers_mlflow_keys_and_strips() -> None:
     job = gitjob.read_job(json.dumps({"properties": {"azureml.git.commit": " abc1 ", "mlflow.source.git.commit": "abc1",
                                                      "azureml.git.dirty": "TRUE"}}))
     assert job.commit == "abc1" and job.dirty is True and job.family == "v1" and job.conflicts == ()
+
+
+@pytest.mark.parametrize("url", ["https://user:ghp_secretJob1@github.com/org/app",
+                                 "ssh://git:pw-secretJob1@github.com/org/app.git"])
+def test_the_job_result_masks_credentials_in_json_too(tmp_path: Path, url: str) -> None:
+    """`--job --json` printed `https://user:ghp_…@…` that the text masked (issue 22)."""
+    repo = _repo(tmp_path)
+    props = {**_recorded(repo), "mlflow.source.git.repoURL": url}
+    job = str(_job_file(tmp_path, props))
+    r = onboard("git-info", str(repo), "--job", job, "--json")
+    assert r.returncode == 0, r.output
+    assert "secretJob1" not in r.output
+    assert json.loads(r.stdout)["job"]["url"].split("://")[1].startswith("***@")
+    human = onboard("git-info", str(repo), "--job", job)
+    assert human.returncode == 0 and "secretJob1" not in human.output
+
+
+def test_plain_git_info_json_keeps_the_exact_properties(tmp_path: Path) -> None:
+    """The property mapping is the contract: what the SDK would record, token included."""
+    repo = _repo(tmp_path)
+    git("remote", "set-url", "origin", "https://user:ghp_exactValue@github.com/org/app", cwd=repo)
+    props = _recorded(repo)
+    assert props["mlflow.source.git.repoURL"] == "https://user:ghp_exactValue@github.com/org/app"
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("[" * 100_000 + "]" * 100_000, "--job: not JSON"),
+    (json.dumps({"run": {"data": {"tags": [{"key": ["azureml.git.commit"], "value": "abc"}]}}}),
+     "carries no Git properties"),
+])
+def test_a_hostile_job_file_is_exit_2_not_a_crash(tmp_path: Path, text: str, said: str) -> None:
+    """Nested past the parser's depth (RecursionError), a tag whose key is a list (unhashable): exit 1
+    with a traceback before (issue 22)."""
+    job = tmp_path / "job.json"
+    job.write_text(text)
+    r = onboard("git-info", str(tmp_path), "--job", str(job), "--json")
+    assert r.returncode == 2, r.output
+    assert said in json.loads(r.stdout)["error"]["message"]

@@ -287,3 +287,20 @@ def test_probe_never_authenticates(tmp_path: Path) -> None:
     finally:
         assert server.proc
         server.proc.terminate()
+
+
+@pytest.mark.sshd
+def test_the_right_key_of_one_type_and_a_foreign_key_of_another_is_exit_3(sshd: Sshd, tmp_path: Path) -> None:
+    """The server presents its pinned ed25519 key and an RSA key that is not the pinned one (a
+    man in the middle who has one of the server's keys): exit 3, known_hosts untouched (issue 22)."""
+    foreign = tmp_path / "foreign_rsa"
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-f", str(foreign)], check=True)
+    foreign_line = " ".join(Path(str(foreign) + ".pub").read_text().split()[:2])
+    kh = tmp_path / "known_hosts"
+    kh.write_bytes(PRESERVED)
+    text = (f'[providers.local]\nhosts = ["[127.0.0.1]:{sshd.port}"]\nuser = "{sshd.user}"\n'
+            f'keys = ["{sshd.public_key("ed25519")}", "{foreign_line}"]\n')
+    r = onboard("hosts", "verify", "local", "--providers-file", str(pins(tmp_path, text)), "--known-hosts", str(kh))
+    assert r.returncode == 3, r.output
+    assert fingerprint_of_line(sshd.public_key("rsa")) in r.stderr, r.output
+    assert kh.read_bytes() == PRESERVED

@@ -90,3 +90,47 @@ def test_prune_that_fails_halfway_is_exit_7_and_says_what_is_left(apis: FakeApis
     assert r.returncode == 7, r.output
     assert "NOT removed" in r.stderr and "1 of 2 keys were not removed" in r.stderr
     assert len(apis.keys["gitlab"]) == 3
+
+
+def _prune_default_type(apis: FakeApis, *args: str):  # type: ignore[no-untyped-def]
+    """keys prune without --key-type: the default names ~/.ssh/id_rsa, which this account lacks."""
+    return onboard("keys", "prune", "github", "--older-than", "0", "-y", "--confirm-delete", "--timeout", "5",
+                   "--github-api", apis.url("github"), *args, env={"GH_TOKEN": GOOD})
+
+
+def test_prune_keeps_the_accounts_key_when_it_is_not_of_the_default_type(apis: FakeApis, key: str,
+                                                                         home: Path) -> None:
+    """Key at ~/.ssh/id_ed25519, no id_rsa.pub: every onboard key counted as another instance's and
+    the account's own entry was deleted (issue 22)."""
+    assert not (home / ".ssh" / "id_rsa.pub").exists()
+    apis.add("github", key, "onboard: me@this-box 2020-01-01", days_old=2000)
+    apis.add("github", OTHER + "1", "onboard: me@deleted-ci 2020-01-01", days_old=2000)
+    r = _prune_default_type(apis)
+    assert r.returncode == 0, r.output
+    assert apis.titles("github") == ["onboard: me@this-box 2020-01-01"], r.output
+
+
+def test_prune_keeps_the_key_named_in_onboards_ssh_config_block(apis: FakeApis, home: Path) -> None:
+    r = onboard("keygen", "-y", "--key-type", "ed25519", "--no-passphrase", "--key-file", str(home / "work" / "k"))
+    assert r.returncode == 0, r.output
+    line = (home / "work" / "k.pub").read_text()
+    ssh = home / ".ssh"
+    ssh.mkdir(mode=0o700, exist_ok=True)
+    (ssh / "config").write_text("# >>> onboard: managed block, edit with `onboard` or remove both markers >>>\n"
+                                "# provider: github\nHost github.com\n  IdentityFile ~/work/k\n  IdentitiesOnly yes\n"
+                                "# lines below apply to every host again\nHost *\n# <<< onboard <<<\n")
+    apis.add("github", line, "onboard: me@this-box 2020-01-01", days_old=2000)
+    r = _prune_default_type(apis)
+    assert r.returncode == 0, r.output
+    assert apis.titles("github") == ["onboard: me@this-box 2020-01-01"], r.output
+
+
+def test_prune_removes_a_rotated_away_backup(apis: FakeApis, key: str, home: Path) -> None:
+    """rotate keeps the old pair as *.bak-*: not a local key, so prune may finish the rotation."""
+    ssh = home / ".ssh"
+    (ssh / "id_ed25519.pub").rename(ssh / "id_ed25519.bak-20250101.pub")
+    (ssh / "id_ed25519").rename(ssh / "id_ed25519.bak-20250101")
+    apis.add("github", key, "onboard: me@this-box 2020-01-01", days_old=2000)
+    r = _prune_default_type(apis)
+    assert r.returncode == 0, r.output
+    assert apis.titles("github") == [], r.output

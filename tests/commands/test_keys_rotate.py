@@ -7,6 +7,8 @@ so logging in with a key proves it is registered. A failure is injected at each 
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -60,6 +62,9 @@ def test_rotate_replaces_the_key_after_proving_the_new_one(apis: FakeApis, sshd:
     assert new.split()[1] != old.split()[1]
     assert [k["key"] for k in apis.keys["github"]] == [" ".join(new.split()[:2])]
     assert apis.titles("github")[0].startswith("onboard: ")
+    # the time of day too: a second rotation on the same day gets a title of its own
+    assert re.search(r" \d{4}-\d\d-\d\d rotated \d\d:\d\d:\d\d$", apis.titles("github")[0])
+    assert new.split()[2:] == old.split()[2:] != []  # the old key's comment (its email) is kept
     [backup] = backups(home)
     assert Path(str(backup) + ".pub").read_text() == old
     assert not logs_in(sshd, backup)  # the old key no longer opens anything
@@ -93,7 +98,8 @@ def test_a_failed_removal_is_exit_7_naming_the_step_left(apis: FakeApis, sshd: S
     apis.fail["github:delete"] = 500
     r = rotate(pins, "--no-passphrase")
     assert r.returncode == 7, r.output
-    assert "local: delete the old key 'onboard: me@old-box 2024-01-01'" in r.stderr
+    old_fp = subprocess.run(["ssh-keygen", "-lf", "/dev/stdin"], input=old, capture_output=True, text=True).stdout.split()[1]
+    assert f"local: delete the old key 'onboard: me@old-box 2024-01-01' ({old_fp})" in r.stderr  # as the page shows it
     assert logs_in(sshd, home / ".ssh" / "id_ed25519")  # the new key, in place and working
     [backup] = backups(home)
     assert Path(str(backup) + ".pub").read_text() == old and logs_in(sshd, backup)  # still registered
@@ -143,3 +149,58 @@ def test_interrupted_rotate_leaves_a_working_key(apis: FakeApis, sshd: Sshd, hom
     assert not list((home / ".ssh").glob("*.rotate-new*"))
     if step == "add":  # before the swap: the old pair is untouched
         assert (home / ".ssh" / "id_ed25519.pub").read_text() == old and backups(home) == []
+
+
+@pytest.mark.parametrize(("add", "listed"), [
+    ("https://github.com/settings/ssh/new", "https://github.com/settings/keys"),
+    ("https://gitlab.com/-/user_settings/ssh_keys", "https://gitlab.com/-/user_settings/ssh_keys"),
+    ("https://codeberg.org/user/settings/keys", "https://codeberg.org/user/settings/keys"),
+])
+def test_the_step_left_links_to_the_list_of_keys(add: str, listed: str) -> None:
+    from onboarding.rotate import keys_page
+
+    assert keys_page(add) == listed
+
+
+def test_rotation_keeps_old_signatures_valid_and_refuses_the_old_key_after_it(
+        apis: FakeApis, sshd: Sshd, home: Path, tmp_path: Path, world: tuple[Path, str]) -> None:
+    pins, old = world
+    assert onboard("keygen", "-y", "--key-type", "ed25519", "--signing", "--email", "me@example.com").returncode == 0
+    repo = tmp_path / "signed"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+
+    def commit(message: str, date: str, *extra: str) -> None:
+        env = {**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+        done = subprocess.run(["git", "-C", str(repo), *extra, "commit", "-q", "--allow-empty", "-m", message],
+                              env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr
+
+    def verifies(rev: str) -> bool:
+        return subprocess.run(["git", "-C", str(repo), "verify-commit", rev], capture_output=True,
+                              stdin=subprocess.DEVNULL).returncode == 0
+
+    commit("before", "2020-01-01T00:00:00Z")
+    r = rotate(pins, "--no-passphrase")
+    assert r.returncode == 0, r.output
+    assert "the old key signs commits dated before" in r.stderr
+    signers = (home / ".config" / "git" / "allowed_signers").read_text().splitlines()
+    assert len(signers) == 2
+    assert re.search(r'valid-before="\d{14}Z" ssh-ed25519 ' + re.escape(old.split()[1]), signers[0])
+    assert re.search(r'valid-after="\d{14}Z" ssh-ed25519 ', signers[1])
+    commit("after, new key", "2099-01-01T00:00:00Z")
+    [backup] = backups(home)
+    commit("after, old key", "2099-01-02T00:00:00Z", "-c", f"user.signingkey={backup}")
+    assert verifies("HEAD~2")  # the old key, dated before the rotation
+    assert verifies("HEAD~1")  # the new key
+    assert not verifies("HEAD")  # the old key, dated after the rotation
+
+
+def test_rotation_moves_a_github_signing_registration(apis: FakeApis, sshd: Sshd, home: Path,
+                                                       world: tuple[Path, str]) -> None:
+    pins, old = world
+    apis.add("github-signing", old, "onboard: me@old-box 2024-01-01 (signing)")
+    r = rotate(pins, "--no-passphrase")
+    assert r.returncode == 0, r.output
+    new = (home / ".ssh" / "id_ed25519.pub").read_text()
+    assert [k["key"] for k in apis.keys["github-signing"]] == [" ".join(new.split()[:2])]
+    assert "replaces the old one as a signing key on local" in r.stderr

@@ -24,6 +24,19 @@ def test_precheck_reports_every_problem_before_writing_anything(home: Path) -> N
     assert not (home / ".ssh").exists()  # nothing written: no key, no known_hosts
 
 
+@pytest.mark.parametrize("source", [("--passphrase-env", "ONBOARD_TEST_UNSET_VAR"),
+                                    ("--passphrase-file", "/nonexistent-onboard-test/pw")])
+def test_precheck_names_the_passphrase_source_with_every_other_problem(home: Path, source: tuple[str, str]) -> None:
+    """The pre-check stopped at the passphrase source and reported it alone (issue 22)."""
+    done = onboard("setup", "-y", "--bits", "1024", *source, "--repo", "https://github.com/org/app",
+                   "--json")
+    assert done.returncode == 2, done.output
+    message = json.loads(done.stdout)["error"]["message"]
+    assert source[1] in message and "--bits 1024" in message and "https://github.com/org/app" in message, message
+    assert "a passphrase for" not in message  # the source given is the problem, not a missing one
+    assert not (home / ".ssh").exists()
+
+
 def test_one_bad_value_elsewhere_keeps_its_own_message() -> None:
     done = onboard("keygen", "-y", "--bits", "1024", "--no-passphrase")
     assert done.returncode == 2

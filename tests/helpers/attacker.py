@@ -152,6 +152,14 @@ def onboard_as_root(acct: Account, *args: str, env: Mapping[str, str] | None = N
     return Run(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
 
 
+def onboard_as_member(acct: Account, *args: str, env: Mapping[str, str] | None = None, timeout: float = 180) -> Run:
+    """The account runs `python -m onboarding ARGS` itself (no --user), in its home."""
+    full = {**user_env(acct, env), "PYTHONPATH": str(CHECKOUT)}
+    p = subprocess.run(_as_user_argv(acct, [os.path.realpath(sys.executable), "-m", "onboarding", *args]), env=full,
+                       cwd=acct.home, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return Run(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+
+
 def start_onboard_as_root(acct: Account, *args: str, env: Mapping[str, str] | None = None,
                           path_first: Path | None = None, prefix: Sequence[str] = (),
                           pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:

@@ -26,12 +26,15 @@ EMAIL = "dev@example.com"
 SITES = {"gh": "github", "gl": "gitlab", "bb": "bitbucket", "gt": "gitea"}
 PREFIX = {v: k for k, v in SITES.items()}
 BB_USER = "{7c9a1e2b-0000-4000-8000-00000000abcd}"
+SIGNING = "github-signing"  # the store (and the `fail`/`hold` site name) of GitHub's signing keys
 
 
 @dataclass
 class FakeApis:
     port: int
-    keys: dict[str, list[dict[str, object]]] = field(default_factory=lambda: {s: [] for s in SITES.values()})
+    # one list a site, and GitHub's signing keys (/user/ssh_signing_keys) apart as "github-signing"
+    keys: dict[str, list[dict[str, object]]] = field(
+        default_factory=lambda: {s: [] for s in [*SITES.values(), SIGNING]})
     elsewhere: set[str] = field(default_factory=set)  # base64 of keys other accounts use
     tokens: dict[str, str] = field(default_factory=dict)  # site -> the one token it accepts (default GOOD)
     posts: int = 0
@@ -39,6 +42,7 @@ class FakeApis:
     mode: str = ""  # drip, huge, huge-chunked, notjson, dict, strings, nothttp, redirect, loop, offsite
     fail: dict[str, int] = field(default_factory=dict)  # "site:op" (op: list, add, delete) -> status, once
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # (site, method, auth header) of each request
+    sent: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (site, body) of each POST
     authorized: tuple[str, Path] | None = None  # (site, sshd's authorized_keys)
     hold: dict[str, threading.Event] = field(default_factory=dict)  # "site:op" -> answer once this is set
     arrived: threading.Event = field(default_factory=threading.Event)  # a held request came in
@@ -49,11 +53,14 @@ class FakeApis:
         """The address to give onboard for that site (--github-api, --gitlab-url, ... or api_url)."""
         return f"http://127.0.0.1:{self.port}/{PREFIX[site]}" + ("/2.0" if site == "bitbucket" else "")
 
-    def add(self, site: str, public_line: str, title: str, *, days_old: int = 0) -> dict[str, object]:
+    def add(self, site: str, public_line: str, title: str, *, days_old: int = 0,
+            usage_type: str | None = None) -> dict[str, object]:
+        """`usage_type`: GitLab's, as sent (None: GitLab's default, auth_and_signing)."""
         self._next_id += 1
         created = datetime.now(timezone.utc) - timedelta(days=days_old)
         entry: dict[str, object] = {"id": self._next_id, "key": " ".join(public_line.split()[:2]), "title": title,
-                                    "created": created.replace(microsecond=0).isoformat().replace("+00:00", "Z")}
+                                    "created": created.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+                                    "usage_type": usage_type or "auth_and_signing"}
         self.keys[site].append(entry)
         self._sync()
         return entry
@@ -77,10 +84,12 @@ def _shape(site: str, k: dict[str, object]) -> dict[str, object]:
         return {"type": "ssh_key", "uuid": f"{{key-{k['id']}}}", "key": k["key"], "label": k["title"],
                 "comment": "", "created_on": k["created"], "last_used": None}
     out = {"id": k["id"], "key": k["key"], "title": k["title"], "created_at": k["created"]}
+    if site == SIGNING:
+        return out
     if site == "github":
         out.update(verified=True, read_only=False)
     elif site == "gitlab":
-        out.update(expires_at=None, usage_type="auth_and_signing")
+        out.update(expires_at=None, usage_type=k["usage_type"])
     else:
         out.update(url=f"/api/v1/user/keys/{k['id']}", fingerprint="SHA256:x", read_only=False)
     return out
@@ -209,6 +218,8 @@ def make_handler(apis: FakeApis) -> type[BaseHTTPRequestHandler]:
                 self._send(200, {"type": "user", "uuid": BB_USER, "display_name": "Dev"})
                 return
             base = f"/users/{quote(BB_USER, safe='')}/ssh-keys" if site == "bitbucket" else "/user/keys"
+            if site == "github" and path.split("?")[0].startswith("/user/ssh_signing_keys"):
+                site, base = SIGNING, "/user/ssh_signing_keys"
             if path == base and method == "GET":
                 self._list(site, parse_qs(parts.query))
             elif path == base and method == "POST":
@@ -232,7 +243,8 @@ def make_handler(apis: FakeApis) -> type[BaseHTTPRequestHandler]:
         def _list(self, site: str, query: dict[str, list[str]]) -> None:
             if self._injected(site, "list"):
                 return
-            size_key = {"github": "per_page", "gitlab": "per_page", "gitea": "limit", "bitbucket": "pagelen"}[site]
+            size_key = {"github": "per_page", SIGNING: "per_page", "gitlab": "per_page", "gitea": "limit",
+                        "bitbucket": "pagelen"}[site]
             size = min(int(query.get(size_key, ["30"])[0]), 100 if site != "gitea" else 50)
             page = int(query.get("page", ["1"])[0])
             entries = [_shape(site, k) for k in apis.keys[site]]
@@ -249,10 +261,11 @@ def make_handler(apis: FakeApis) -> type[BaseHTTPRequestHandler]:
             if self._injected(site, "add"):
                 return
             apis.posts += 1
+            apis.sent.append((site, dict(body)))
             line = body.get("key", "")
             title = body.get("label" if site == "bitbucket" else "title", "")
             if line.split()[1] in apis.elsewhere:
-                if site == "github":
+                if site in ("github", SIGNING):
                     self._send(422, {"message": "Validation Failed", "errors": [
                         {"resource": "PublicKey", "code": "custom", "field": "key", "message": "key is already in use"}]})
                 elif site == "gitlab":
@@ -262,7 +275,8 @@ def make_handler(apis: FakeApis) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send(400, {"type": "error", "error": {"message": "Someone has already added that SSH key."}})
                 return
-            self._send(201, _shape(site, apis.add(site, line, title)))
+            usage = body.get("usage_type") if site == "gitlab" else None
+            self._send(201, _shape(site, apis.add(site, line, title, usage_type=usage)))
 
         def _delete(self, site: str, ident: str) -> None:
             if self._injected(site, "delete"):
