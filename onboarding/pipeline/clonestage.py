@@ -135,7 +135,7 @@ def _warn_explicit_port(r: Run, url: cl.RepoUrl, provider: prov.Provider, config
     mapped = next((st for st in sshconfig.read(fsutil.read_bytes(config) or b"")
                    if st.name == provider.name and st.port is not None), None)
     if mapped is not None and url.port != mapped.port:
-        r.console.warn(f"{url.text} names port {url.port}: ssh's -p wins over the managed block's `Port "
+        r.console.warn(f"{repourl.mask(url.text)} names port {url.port}: ssh's -p wins over the managed block's `Port "
                        f"{mapped.port}`, so this remote cannot follow the fallback mapping of {provider.name} "
                        "(port 22 is blocked here); write the URL without the port")
 
