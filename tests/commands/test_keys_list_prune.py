@@ -111,13 +111,13 @@ def test_prune_keeps_the_accounts_key_when_it_is_not_of_the_default_type(apis: F
 
 
 def test_prune_keeps_the_key_named_in_onboards_ssh_config_block(apis: FakeApis, home: Path) -> None:
-    r = onboard("keygen", "-y", "--key-type", "ed25519", "--no-passphrase", "--key-file", str(home / "work" / "k"))
+    r = onboard("keygen", "-y", "--key-type", "ed25519", "--no-passphrase", "--key-file", str(home / "keys" / "k"))
     assert r.returncode == 0, r.output
-    line = (home / "work" / "k.pub").read_text()
+    line = (home / "keys" / "k.pub").read_text()
     ssh = home / ".ssh"
     ssh.mkdir(mode=0o700, exist_ok=True)
     (ssh / "config").write_text("# >>> onboard: managed block, edit with `onboard` or remove both markers >>>\n"
-                                "# provider: github\nHost github.com\n  IdentityFile ~/work/k\n  IdentitiesOnly yes\n"
+                                "# provider: github\nHost github.com\n  IdentityFile ~/keys/k\n  IdentitiesOnly yes\n"
                                 "# lines below apply to every host again\nHost *\n# <<< onboard <<<\n")
     apis.add("github", line, "onboard: me@this-box 2020-01-01", days_old=2000)
     r = _prune_default_type(apis)
