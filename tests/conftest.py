@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 # Fixtures only: the helpers themselves live in tests/helpers/ (test files import them from there).
+from helpers.attacker import Account, as_user, create_account, delete_account, root_safe_dir
 from helpers.fake_apis import FakeApis, serve
 from helpers.gitrepo import make_bare
 from helpers.sshd import SSHD, Sshd, start_sshd
@@ -166,3 +167,37 @@ def shared_dir() -> Iterator[Path]:
         yield base
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+# -- a real unprivileged account for the --user attacker suites (test_privilege_redteam, _round3,
+# test_userside): one per module, its home emptied for each test; root's inputs in a root-only folder.
+@pytest.fixture(scope="module")
+def account() -> Iterator[Account]:
+    base = Path(tempfile.mkdtemp(prefix="onboard-homes-"))
+    base.chmod(0o755)
+    acct = create_account(base)
+    try:
+        yield acct
+    finally:
+        delete_account(acct)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def user(account: Account) -> Account:
+    """The module's account with an empty home of its own."""
+    for entry in account.home.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    as_user(account, "mkdir -m 700 .ssh")
+    return account
+
+
+@pytest.fixture
+def vault() -> Iterator[Path]:
+    """A root-owned folder no other account can change: where root's inputs and decoys live."""
+    d = root_safe_dir("onboard-vault-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,12 +21,9 @@ from helpers.attacker import (
     AS_AN_ACCOUNT,
     Account,
     as_user,
-    create_account,
-    delete_account,
     onboard_as_root,
     onboard_as_root_on_a_terminal,
     root_file,
-    root_safe_dir,
     start_onboard_as_root,
 )
 from helpers.sshd import Sshd
@@ -40,35 +34,6 @@ PYTHON = os.path.realpath(sys.executable)
 
 
 # -- fixtures: one account for the module (useradd is slow); each test resets its home -----------
-@pytest.fixture(scope="module")
-def account() -> Iterator[Account]:
-    base = Path(tempfile.mkdtemp(prefix="onboard-homes-"))
-    base.chmod(0o755)
-    acct = create_account(base)
-    try:
-        yield acct
-    finally:
-        delete_account(acct)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def user(account: Account) -> Account:
-    """The module's account with an empty home of its own."""
-    for entry in account.home.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    as_user(account, "mkdir -m 700 .ssh")
-    return account
-
-
-@pytest.fixture
-def vault() -> Iterator[Path]:
-    d = root_safe_dir("onboard-redteam-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def pins(sshd: Sshd, vault: Path) -> Path:

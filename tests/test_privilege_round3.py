@@ -8,8 +8,6 @@ the suite staying green). Same kit as tests/test_privilege.py: helpers/attacker.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +17,9 @@ from helpers.attacker import (
     Account,
     Recorder,
     as_user,
-    create_account,
-    delete_account,
     onboard_as_member,
     onboard_as_root,
     root_file,
-    root_safe_dir,
     serve_recorder,
 )
 
@@ -34,34 +29,6 @@ TOKEN = "ghp_rootsTokenForTheMembersServer7"
 PIN = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
 
-@pytest.fixture(scope="module")
-def account() -> Iterator[Account]:
-    base = Path(tempfile.mkdtemp(prefix="onboard-homes-"))
-    base.chmod(0o755)
-    acct = create_account(base)
-    try:
-        yield acct
-    finally:
-        delete_account(acct)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def user(account: Account) -> Account:
-    for entry in account.home.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    as_user(account, "mkdir -m 700 .ssh")
-    return account
-
-
-@pytest.fixture
-def vault() -> Iterator[Path]:
-    d = root_safe_dir("onboard-round3-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

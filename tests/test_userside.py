@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,13 +25,9 @@ from helpers.attacker import (
     AS_AN_ACCOUNT,
     CHECKOUT,
     Account,
-    as_user,
-    create_account,
-    delete_account,
     install_shims,
     onboard_as_root,
     root_file,
-    root_safe_dir,
     spawn_as_user,
     start_onboard_as_root,
     stop,
@@ -55,35 +50,6 @@ PINS = ('[providers.local]\nhosts = ["[127.0.0.1]:2222"]\nuser = "git"\n'
         'keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]\n')
 
 
-@pytest.fixture(scope="module")
-def account() -> Iterator[Account]:
-    base = Path(tempfile.mkdtemp(prefix="onboard-homes-"))
-    base.chmod(0o755)
-    acct = create_account(base)
-    try:
-        yield acct
-    finally:
-        delete_account(acct)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def user(account: Account) -> Account:
-    """The module's account with an empty home of its own."""
-    for entry in account.home.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    as_user(account, "mkdir -m 700 .ssh")
-    return account
-
-
-@pytest.fixture
-def vault() -> Iterator[Path]:
-    d = root_safe_dir("onboard-userside-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 # -- /proc, read by root ---------------------------------------------------------------------------
