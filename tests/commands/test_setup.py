@@ -260,3 +260,15 @@ def test_a_missing_passphrase_is_not_sent_to_the_team_file(home: Path) -> None:
     assert done.returncode == 2, done.output
     assert "a passphrase for" in done.stderr
     assert "a team file never holds one" in done.stderr
+
+
+def test_unattended_cloudfiles_target_without_a_share_fails_the_pre_check(home: Path, tmp_path: Path) -> None:
+    from helpers.run import onboard as run_onboard
+
+    team = tmp_path / "team.toml"
+    team.write_text('[setup]\ntarget = "cloudfiles"\nproviders = ["github"]\n')
+    r = run_onboard("setup", "-y", "--config", str(team), "--no-passphrase", "--key-type", "ed25519", "--offline",
+                    "--repo", "git@github.com:org/app.git")
+    assert r.returncode == 2, r.output
+    assert "the cloudfiles share is not mounted" in r.stderr and "cannot run unattended" in r.stderr
+    assert not (home / ".ssh" / "id_ed25519").exists()  # said before anything was written
