@@ -120,7 +120,7 @@ def configure(home: Path, key_path: Path, public_line: str, email: str, socket: 
     }
     current = {k: _get(k) for k in wanted}
     kept = tuple((k, have, want) for k, want in wanted.items()
-                 if (have := current[k]) is not None and have.lower() != want.lower())
+                 if (have := current[k]) is not None and not _same(have, want))
     if kept and not overwrite:
         return SigningResult(kept=kept, allowed_signers=str(signers), program=str(program))
     text = WRAPPER.format(socket=str(socket).replace("'", "'\\''"))
@@ -129,15 +129,20 @@ def configure(home: Path, key_path: Path, public_line: str, email: str, socket: 
         fsutil.replace_file(program, text.encode(), default_mode=0o755, owner=None)
     added = _add_signer(signers, signer_line(email, public_line))
     written = _write_all(wanted, current)
-    return SigningResult(written=written, kept=kept if overwrite else (), allowed_signers=str(signers),
+    return SigningResult(written=written, kept=kept, allowed_signers=str(signers),
                          signer_added=added, program=str(program))
+
+
+def _same(have: str | None, want: str) -> bool:
+    """git reads booleans and these names case-insensitively (`True` is `true`)."""
+    return have is not None and have.lower() == want.lower()
 
 
 def _write_all(wanted: dict[str, str], current: dict[str, str | None]) -> tuple[str, ...]:
     written: list[str] = []
     try:
         for key, value in wanted.items():
-            if current[key] is not None and current[key].lower() == value.lower():  # type: ignore[union-attr]
+            if _same(current[key], value):
                 continue
             _set(key, value)
             written.append(key)
